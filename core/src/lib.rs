@@ -1,0 +1,61 @@
+//! # do-over-core
+//!
+//! The `#![no_std]`, runtime-agnostic core of [do-over](https://docs.rs/do-over): every
+//! resilience policy, the [`Policy`](policy::Policy) trait, errors, backoff and jitter, the
+//! time traits and a manual test clock. No policy allocates on its call path, reads a
+//! global clock, or reads a global random number generator.
+//!
+//! Most applications depend on the `do-over` facade, which binds these policies to a
+//! runtime's timer (Tokio by default). Depend on this crate directly for firmware or a
+//! runtime of your own: implement [`Timer`](time::Timer) and pass it to each policy.
+//!
+//! ```
+//! use core::time::Duration;
+//! use do_over_core::error::DoOverError;
+//! use do_over_core::policy::Policy;
+//! use do_over_core::retry::RetryPolicy;
+//! use do_over_core::time::ManualClock;
+//! use do_over_core::timeout::TimeoutPolicy;
+//! use do_over_core::wrap::Wrap;
+//!
+//! let clock = ManualClock::new();
+//! let policy = Wrap::new(
+//!     RetryPolicy::fixed_with_timer(3, Duration::from_millis(100), &clock),
+//!     TimeoutPolicy::new_with_timer(Duration::from_secs(5), &clock),
+//! );
+//! let out = clock.run(policy.execute(|| async { Ok::<_, DoOverError<()>>(42) }));
+//! assert_eq!(out, Ok(42));
+//! ```
+//!
+//! ## Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `alloc` | reserved for policies that need an allocator (keyed registries) |
+//! | `std` | `FromRejection` for `std::io::Error` and boxed errors; OS-seeded jitter by default |
+#![no_std]
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod error;
+pub mod policy;
+pub mod random;
+pub mod retry;
+pub(crate) mod sync;
+pub mod time;
+pub mod timeout;
+pub mod wrap;
+
+/// The names most code needs: `use do_over_core::prelude::*;`.
+pub mod prelude {
+    pub use crate::error::{DoOverError, FromRejection, Rejection};
+    pub use crate::policy::{LocalPolicy, Policy};
+    pub use crate::retry::RetryPolicy;
+    pub use crate::time::{Clock, Instant, Timer};
+    pub use crate::timeout::TimeoutPolicy;
+    pub use crate::wrap::{Compose, Wrap};
+}

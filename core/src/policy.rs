@@ -1,0 +1,156 @@
+//! The [`Policy`] trait every resilience policy implements, and its single-threaded twin
+//! [`LocalPolicy`].
+//!
+//! # Why two traits
+//!
+//! A policy's `execute` returns a future, and whether that future is `Send` decides where it
+//! can run. Stable Rust cannot make the `Send`-ness of a trait method's returned future depend
+//! on the caller's operation, and a policy stack returned as `impl Policy<E>` hides its
+//! concrete types. So the choice is made once, in the trait:
+//!
+//! * [`Policy<E>`] has the reference shape (`F: Fn() -> Fut + Send + Sync`, `Fut: Send`) and
+//!   *declares* its future `Send`. Any stack, however deep and however it is returned
+//!   (`impl Policy<E> + Send + Sync + 'static`), can be awaited inside `tokio::spawn` or an
+//!   axum handler.
+//! * [`LocalPolicy<E>`] has the same semantics without any `Send` bound. It is for operations
+//!   that are not `Send` — a `RefCell`-borrowed peripheral on Embassy, an `Rc` on a tokio
+//!   `LocalSet` — and is called as `execute_local`.
+//!
+//! Every policy in this crate, and [`Wrap`](crate::wrap::Wrap), implements both; the same
+//! policy value can serve both kinds of caller.
+//!
+//! # Zero allocation
+//!
+//! Neither trait boxes. Each policy's future is a named, pinned state machine that stores the
+//! operation's future inline; `execute` keeps the caller's closure inside its own future and
+//! hands every layer a reference to it, so a stack of any depth costs no heap allocation.
+//!
+//! # Implementing a policy
+//!
+//! Implement [`run`](Policy::run) (and [`run_local`](LocalPolicy::run_local)); `execute` is
+//! provided. `run` receives the operation as a `Copy` closure (a shared reference to the
+//! caller's closure, or an outer layer's adapter around one), which the policy may call any
+//! number of times.
+//!
+//! ```
+//! use core::future::Future;
+//! use do_over_core::policy::Policy;
+//!
+//! /// Runs the operation once and counts the calls.
+//! struct Counting(core::sync::atomic::AtomicUsize);
+//!
+//! impl<E: Send> Policy<E> for Counting {
+//!     fn run<F, Fut, T>(&self, op: F) -> impl Future<Output = Result<T, E>> + Send
+//!     where
+//!         F: Fn() -> Fut + Copy + Send + Sync,
+//!         Fut: Future<Output = Result<T, E>> + Send,
+//!         T: Send,
+//!     {
+//!         self.0.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+//!         op()
+//!     }
+//! }
+//! ```
+
+use core::future::Future;
+
+/// A resilience policy: runs an async operation and shapes its outcome (retries it, bounds
+/// its time, rejects it, ...).
+///
+/// Call [`execute`](Policy::execute) with a closure that creates the operation's future;
+/// policies that re-run the operation (retry) call the closure again for each attempt.
+///
+/// The returned future is always `Send`, so policies and stacks of policies run inside
+/// `tokio::spawn` and axum handlers. For operations that are not `Send`, use
+/// [`LocalPolicy::execute_local`]. See the [module docs](self) for why there are two traits.
+///
+/// Dropping the returned future at any `.await` cancels the operation and releases
+/// everything the policy held for it.
+pub trait Policy<E>: Send + Sync {
+    /// Runs `op` under this policy: the building block that [`execute`](Policy::execute) and
+    /// composition ([`Wrap`](crate::wrap::Wrap)) use. `op` is `Copy`, so layers share it.
+    fn run<F, Fut, T>(&self, op: F) -> impl Future<Output = Result<T, E>> + Send
+    where
+        F: Fn() -> Fut + Copy + Send + Sync,
+        Fut: Future<Output = Result<T, E>> + Send,
+        T: Send;
+
+    /// Runs the operation created by `f` under this policy.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use do_over_core::policy::Policy;
+    /// use do_over_core::retry::RetryPolicy;
+    /// use do_over_core::time::ManualClock;
+    ///
+    /// let clock = ManualClock::new();
+    /// let retry = RetryPolicy::fixed_with_timer(2, Duration::from_millis(10), &clock);
+    /// let out = clock.run(retry.execute(|| async { Ok::<_, std::io::Error>(7) }));
+    /// assert_eq!(out.unwrap(), 7);
+    /// ```
+    fn execute<F, Fut, T>(&self, f: F) -> impl Future<Output = Result<T, E>> + Send
+    where
+        F: Fn() -> Fut + Send + Sync,
+        Fut: Future<Output = Result<T, E>> + Send,
+        T: Send,
+    {
+        async move { self.run(&f).await }
+    }
+}
+
+/// The single-threaded twin of [`Policy`]: the same semantics with no `Send` bounds, for
+/// operations that are not `Send` (Embassy tasks, tokio `LocalSet`, `Rc`/`RefCell` state).
+///
+/// ```
+/// use core::cell::Cell;
+/// use core::time::Duration;
+/// use do_over_core::policy::LocalPolicy;
+/// use do_over_core::retry::RetryPolicy;
+/// use do_over_core::time::ManualClock;
+///
+/// let clock = ManualClock::new();
+/// let retry = RetryPolicy::fixed_with_timer(3, Duration::from_millis(10), &clock);
+/// let calls = Cell::new(0); // not Sync: its future is not Send
+/// let out = clock.run(retry.execute_local(|| async {
+///     calls.set(calls.get() + 1);
+///     if calls.get() < 3 { Err("flaky") } else { Ok(calls.get()) }
+/// }));
+/// assert_eq!(out, Ok(3));
+/// ```
+pub trait LocalPolicy<E> {
+    /// Runs `op` under this policy (see [`Policy::run`]).
+    fn run_local<F, Fut, T>(&self, op: F) -> impl Future<Output = Result<T, E>>
+    where
+        F: Fn() -> Fut + Copy,
+        Fut: Future<Output = Result<T, E>>;
+
+    /// Runs the operation created by `f` under this policy (see [`Policy::execute`]).
+    fn execute_local<F, Fut, T>(&self, f: F) -> impl Future<Output = Result<T, E>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        async move { self.run_local(&f).await }
+    }
+}
+
+impl<E, P: Policy<E> + ?Sized> Policy<E> for &P {
+    fn run<F, Fut, T>(&self, op: F) -> impl Future<Output = Result<T, E>> + Send
+    where
+        F: Fn() -> Fut + Copy + Send + Sync,
+        Fut: Future<Output = Result<T, E>> + Send,
+        T: Send,
+    {
+        (**self).run(op)
+    }
+}
+
+impl<E, P: LocalPolicy<E> + ?Sized> LocalPolicy<E> for &P {
+    fn run_local<F, Fut, T>(&self, op: F) -> impl Future<Output = Result<T, E>>
+    where
+        F: Fn() -> Fut + Copy,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        (**self).run_local(op)
+    }
+}

@@ -1,0 +1,5 @@
+//! Synchronisation primitives shared by the policies.
+
+mod spin;
+
+pub(crate) use spin::SpinLock;

@@ -1,0 +1,107 @@
+//! Composition: [`Wrap`] runs one policy inside another.
+//!
+//! `Wrap::new(outer, inner)` runs `outer → inner → operation`: the outer policy sees the
+//! inner policy's whole run (including its retries and rejections) as one operation.
+//! Stacks nest: `Wrap::new(a, Wrap::new(b, c))` runs `a → b → c → operation`. The same
+//! stack reads top-down with [`Compose::wrap`]: `a.wrap(b).wrap(c)` (nesting to the left
+//! gives the same order).
+//!
+//! # Recommended order (outermost first)
+//!
+//! 1. **Bulkhead** — bound concurrency before doing any work.
+//! 2. **Circuit breaker** — fail fast while the dependency is down.
+//! 3. **Rate limiter** — throttle what actually goes out.
+//! 4. **Retry** — re-run transient failures.
+//! 5. **Timeout** — bound each attempt (innermost, so every retry gets a fresh timeout).
+//!
+//! Put the timeout *outside* the retry instead to bound the whole call, retries and delays
+//! included.
+//!
+//! ```
+//! use core::time::Duration;
+//! use do_over_core::error::DoOverError;
+//! use do_over_core::policy::Policy;
+//! use do_over_core::retry::RetryPolicy;
+//! use do_over_core::time::{ManualClock, Timer};
+//! use do_over_core::timeout::TimeoutPolicy;
+//! use do_over_core::wrap::{Compose, Wrap};
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//!
+//! let clock = ManualClock::new();
+//! let policy = Wrap::new(
+//!     RetryPolicy::fixed_with_timer(2, Duration::from_millis(100), &clock),
+//!     TimeoutPolicy::new_with_timer(Duration::from_secs(1), &clock),
+//! );
+//! // The same stack, chained:
+//! let _same = RetryPolicy::fixed_with_timer(2, Duration::from_millis(100), &clock)
+//!     .wrap(TimeoutPolicy::new_with_timer(Duration::from_secs(1), &clock));
+//!
+//! let calls = AtomicU32::new(0);
+//! let result = clock.run(policy.execute(|| async {
+//!     // The first attempt hangs and is cut off by the timeout; the retry succeeds.
+//!     if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+//!         (&clock).sleep(Duration::from_secs(60)).await;
+//!     }
+//!     Ok::<_, DoOverError<()>>("ok")
+//! }));
+//! assert_eq!(result, Ok("ok"));
+//! assert_eq!(calls.load(Ordering::SeqCst), 2);
+//! ```
+
+use core::future::Future;
+
+use crate::policy::{LocalPolicy, Policy};
+
+/// Runs `outer → inner → operation`. See the [module docs](self).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Wrap<O, I> {
+    /// The outer policy: sees the inner policy's whole run as one operation.
+    pub outer: O,
+    /// The inner policy: wraps the operation itself.
+    pub inner: I,
+}
+
+impl<O, I> Wrap<O, I> {
+    /// Composes `outer` around `inner`.
+    pub const fn new(outer: O, inner: I) -> Self {
+        Wrap { outer, inner }
+    }
+}
+
+/// Chaining for stacks: `a.wrap(b).wrap(c)` runs `a → b → c → operation`.
+///
+/// Implemented by every policy in the crate and by [`Wrap`]; implement it (an empty `impl`)
+/// for your own policies to chain them too.
+pub trait Compose: Sized {
+    /// Wraps `self` around `inner`: `self` runs first (outermost).
+    fn wrap<I>(self, inner: I) -> Wrap<Self, I> {
+        Wrap::new(self, inner)
+    }
+}
+
+impl<O, I> Compose for Wrap<O, I> {}
+impl<T, P, D, H, R> Compose for crate::retry::RetryPolicy<T, P, D, H, R> {}
+impl<T> Compose for crate::timeout::TimeoutPolicy<T> {}
+
+impl<E, O: Policy<E>, I: Policy<E>> Policy<E> for Wrap<O, I> {
+    fn run<F, Fut, T>(&self, op: F) -> impl Future<Output = Result<T, E>> + Send
+    where
+        F: Fn() -> Fut + Copy + Send + Sync,
+        Fut: Future<Output = Result<T, E>> + Send,
+        T: Send,
+    {
+        let inner = &self.inner;
+        self.outer.run(move || inner.run(op))
+    }
+}
+
+impl<E, O: LocalPolicy<E>, I: LocalPolicy<E>> LocalPolicy<E> for Wrap<O, I> {
+    fn run_local<F, Fut, T>(&self, op: F) -> impl Future<Output = Result<T, E>>
+    where
+        F: Fn() -> Fut + Copy,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let inner = &self.inner;
+        self.outer.run_local(move || inner.run_local(op))
+    }
+}

@@ -1,0 +1,77 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+/// The runtime-agnostic core, re-exported whole: policies generic over any
+/// [`Timer`](do_over_core::time::Timer), for runtimes other than the default.
+pub use do_over_core as core;
+
+/// The [`Policy`](policy::Policy) and [`LocalPolicy`](policy::LocalPolicy) traits.
+pub mod policy {
+    pub use do_over_core::policy::*;
+}
+
+/// [`DoOverError`](error::DoOverError), [`Rejection`](error::Rejection),
+/// [`FromRejection`](error::FromRejection) and [`ConfigError`](error::ConfigError).
+pub mod error {
+    pub use do_over_core::error::*;
+}
+
+/// Time: the [`Timer`](time::Timer) trait, the [`ManualClock`](time::ManualClock) for
+/// tests, and the runtime timers enabled by features.
+pub mod time {
+    pub use do_over_core::time::*;
+    #[cfg(feature = "tokio")]
+    pub use do_over_tokio::TokioTimer;
+}
+
+/// Seedable randomness for jitter.
+pub mod random {
+    pub use do_over_core::random::*;
+}
+
+/// Retry with backoff. See [`do_over_core::retry`] for the exact semantics.
+pub mod retry {
+    pub use do_over_core::retry::{
+        AnyError, Backoff, DelayHint, HintFn, Jitter, MAX_DELAY, NoDelayHint, NoHook, OnRetry,
+        OnRetryFn, RetryEvent, RetryFuture, RetryIf, RetryPredicate,
+    };
+
+    /// Builds a [`RetryPolicy`] on the Tokio timer, validating every setting.
+    #[cfg(feature = "tokio")]
+    pub type RetryBuilder = do_over_core::retry::RetryBuilder<do_over_tokio::TokioTimer>;
+
+    /// The retry policy on the Tokio timer: `RetryPolicy::fixed(3, delay)`,
+    /// `RetryPolicy::exponential(5, base, 2.0)`, `RetryPolicy::builder()`.
+    ///
+    /// The generic policy (any timer) is [`do_over_core::retry::RetryPolicy`]; move this one
+    /// to another timer with [`with_timer`](do_over_core::retry::RetryPolicy::with_timer).
+    #[cfg(feature = "tokio")]
+    pub type RetryPolicy<P = AnyError, D = NoDelayHint, O = NoHook, R = do_over_core::random::SeededRandom> =
+        do_over_core::retry::RetryPolicy<do_over_tokio::TokioTimer, P, D, O, R>;
+}
+
+/// Timeouts. See [`do_over_core::timeout`] for the exact semantics.
+pub mod timeout {
+    pub use do_over_core::timeout::TimeoutFuture;
+
+    /// The timeout policy on the Tokio timer: `TimeoutPolicy::new(duration)`.
+    #[cfg(feature = "tokio")]
+    pub type TimeoutPolicy = do_over_core::timeout::TimeoutPolicy<do_over_tokio::TokioTimer>;
+}
+
+/// Composition of policies. See [`do_over_core::wrap`] for ordering advice.
+pub mod wrap {
+    pub use do_over_core::wrap::*;
+}
+
+/// The names most code needs: `use do_over::prelude::*;`.
+pub mod prelude {
+    pub use crate::error::{DoOverError, FromRejection, Rejection};
+    pub use crate::policy::{LocalPolicy, Policy};
+    #[cfg(feature = "tokio")]
+    pub use crate::retry::RetryPolicy;
+    #[cfg(feature = "tokio")]
+    pub use crate::timeout::TimeoutPolicy;
+    pub use crate::wrap::{Compose, Wrap};
+}
