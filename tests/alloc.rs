@@ -1,0 +1,134 @@
+//! Zero heap allocations on every policy's call path, counted by a per-thread counting
+//! global allocator. Futures are polled by hand with a no-op waker, so nothing but the
+//! policy code runs between the two counter reads.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use do_over::error::DoOverError;
+use do_over::policy::{LocalPolicy, Policy};
+use do_over::retry::{Jitter, RetryPolicy};
+use do_over::time::{ManualClock, Timer};
+use do_over::timeout::TimeoutPolicy;
+use do_over::wrap::{Compose, Wrap};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; only adds a thread-local counter increment.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCS.with(|c| c.get())
+}
+
+/// Allocations made while building and completing the future `make()` returns, driving the
+/// manual clock forward whenever it stalls.
+fn count_on_manual<F: Future>(clock: &ManualClock, make: impl FnOnce() -> F) -> (u64, F::Output) {
+    let before = allocations();
+    let out = clock.run(make());
+    (allocations() - before, out)
+}
+
+/// Allocations made while building and polling once a future that must complete at once.
+fn count_ready<F: Future>(make: impl FnOnce() -> F) -> u64 {
+    let before = allocations();
+    {
+        let mut fut = pin!(make());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(fut.as_mut().poll(&mut cx), Poll::Ready(_)));
+    }
+    allocations() - before
+}
+
+type E = DoOverError<u32>;
+
+#[test]
+fn happy_paths_on_tokio_allocate_nothing() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let _guard = rt.enter();
+    let retry = RetryPolicy::fixed(3, Duration::from_millis(10));
+    let timeout = TimeoutPolicy::new(Duration::from_secs(1));
+    let stack = Wrap::new(RetryPolicy::fixed(3, Duration::from_millis(10)), TimeoutPolicy::new(Duration::from_secs(1)));
+    // The counter sees allocations at all:
+    assert_eq!(count_ready(|| async { drop(Box::new(1u8)) }), 1);
+    // Warm up one-time process state (the Tokio timer's anchor instant).
+    count_ready(|| timeout.execute(|| async { Ok::<_, E>(1) }));
+
+    assert_eq!(count_ready(|| retry.execute(|| async { Ok::<_, E>(1) })), 0, "retry");
+    assert_eq!(count_ready(|| timeout.execute(|| async { Ok::<_, E>(1) })), 0, "timeout");
+    assert_eq!(count_ready(|| stack.execute(|| async { Ok::<_, E>(1) })), 0, "retry+timeout");
+}
+
+#[test]
+fn retry_with_failures_jitter_and_sleeps_allocates_nothing() {
+    let clock = ManualClock::new();
+    let retry = RetryPolicy::exponential(4, Duration::from_millis(10), 2.0)
+        .with_timer(&clock)
+        .on_retry(|_: &do_over::retry::RetryEvent<'_, E>| {});
+    let jittered = do_over::core::retry::RetryBuilder::new(&clock)
+        .max_retries(4)
+        .exponential(Duration::from_millis(10), 2.0)
+        .jitter(Jitter::Decorrelated)
+        .max_elapsed(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let op = || async {
+        let n = calls.fetch_add(1, Ordering::Relaxed);
+        if n % 5 < 4 { Err(DoOverError::Inner(n)) } else { Ok(n) }
+    };
+    let (n, out) = count_on_manual(&clock, || retry.execute(op));
+    assert_eq!((n, out), (0, Ok(4)));
+    let (n, out) = count_on_manual(&clock, || jittered.execute(op));
+    assert_eq!((n, out), (0, Ok(9)));
+}
+
+#[test]
+fn timeout_that_fires_and_wrapped_stacks_allocate_nothing() {
+    let clock = ManualClock::new();
+    let timer = &clock;
+    let timeout = TimeoutPolicy::new(Duration::from_millis(100)).with_timer(&clock);
+    let slow = || async {
+        timer.sleep(Duration::from_secs(1)).await;
+        Ok::<_, E>(0)
+    };
+    let (n, out) = count_on_manual(&clock, || timeout.execute(slow));
+    assert_eq!((n, out), (0, Err(DoOverError::Timeout)));
+
+    let stack = RetryPolicy::fixed(2, Duration::from_millis(5))
+        .with_timer(&clock)
+        .wrap(TimeoutPolicy::new(Duration::from_millis(100)).with_timer(&clock))
+        .wrap(RetryPolicy::fixed(1, Duration::ZERO).with_timer(&clock))
+        .wrap(TimeoutPolicy::new(Duration::from_secs(5)).with_timer(&clock));
+    let (n, out) = count_on_manual(&clock, || stack.execute(slow));
+    assert_eq!((n, out), (0, Err(DoOverError::Timeout)));
+    let (n, out) = count_on_manual(&clock, || stack.execute_local(slow));
+    assert_eq!((n, out), (0, Err(DoOverError::Timeout)));
+}
