@@ -33,6 +33,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
 
-    println!("{result} (after {} attempts)", attempts.load(Ordering::SeqCst));
+    println!(
+        "{result} (after {} attempts)",
+        attempts.load(Ordering::SeqCst)
+    );
     Ok(())
 }

@@ -47,8 +47,12 @@ pub mod retry {
     /// The generic policy (any timer) is [`do_over_core::retry::RetryPolicy`]; move this one
     /// to another timer with [`with_timer`](do_over_core::retry::RetryPolicy::with_timer).
     #[cfg(feature = "tokio")]
-    pub type RetryPolicy<P = AnyError, D = NoDelayHint, O = NoHook, R = do_over_core::random::SeededRandom> =
-        do_over_core::retry::RetryPolicy<do_over_tokio::TokioTimer, P, D, O, R>;
+    pub type RetryPolicy<
+        P = AnyError,
+        D = NoDelayHint,
+        O = NoHook,
+        R = do_over_core::random::SeededRandom,
+    > = do_over_core::retry::RetryPolicy<do_over_tokio::TokioTimer, P, D, O, R>;
 }
 
 /// Timeouts. See [`do_over_core::timeout`] for the exact semantics.

@@ -71,19 +71,37 @@ type E = DoOverError<u32>;
 
 #[test]
 fn happy_paths_on_tokio_allocate_nothing() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
     let _guard = rt.enter();
     let retry = RetryPolicy::fixed(3, Duration::from_millis(10));
     let timeout = TimeoutPolicy::new(Duration::from_secs(1));
-    let stack = Wrap::new(RetryPolicy::fixed(3, Duration::from_millis(10)), TimeoutPolicy::new(Duration::from_secs(1)));
+    let stack = Wrap::new(
+        RetryPolicy::fixed(3, Duration::from_millis(10)),
+        TimeoutPolicy::new(Duration::from_secs(1)),
+    );
     // The counter sees allocations at all:
     assert_eq!(count_ready(|| async { drop(Box::new(1u8)) }), 1);
     // Warm up one-time process state (the Tokio timer's anchor instant).
     count_ready(|| timeout.execute(|| async { Ok::<_, E>(1) }));
 
-    assert_eq!(count_ready(|| retry.execute(|| async { Ok::<_, E>(1) })), 0, "retry");
-    assert_eq!(count_ready(|| timeout.execute(|| async { Ok::<_, E>(1) })), 0, "timeout");
-    assert_eq!(count_ready(|| stack.execute(|| async { Ok::<_, E>(1) })), 0, "retry+timeout");
+    assert_eq!(
+        count_ready(|| retry.execute(|| async { Ok::<_, E>(1) })),
+        0,
+        "retry"
+    );
+    assert_eq!(
+        count_ready(|| timeout.execute(|| async { Ok::<_, E>(1) })),
+        0,
+        "timeout"
+    );
+    assert_eq!(
+        count_ready(|| stack.execute(|| async { Ok::<_, E>(1) })),
+        0,
+        "retry+timeout"
+    );
 }
 
 #[test]
@@ -102,7 +120,11 @@ fn retry_with_failures_jitter_and_sleeps_allocates_nothing() {
     let calls = AtomicU32::new(0);
     let op = || async {
         let n = calls.fetch_add(1, Ordering::Relaxed);
-        if n % 5 < 4 { Err(DoOverError::Inner(n)) } else { Ok(n) }
+        if n % 5 < 4 {
+            Err(DoOverError::Inner(n))
+        } else {
+            Ok(n)
+        }
     };
     let (n, out) = count_on_manual(&clock, || retry.execute(op));
     assert_eq!((n, out), (0, Ok(4)));

@@ -13,7 +13,9 @@ fn fixed_with_zero_retries_panics() {
 }
 
 #[test]
-#[should_panic(expected = "RetryPolicy::exponential: invalid `factor`: must be finite and greater than 0")]
+#[should_panic(
+    expected = "RetryPolicy::exponential: invalid `factor`: must be finite and greater than 0"
+)]
 fn exponential_with_nan_factor_panics() {
     let _ = RetryPolicy::exponential(3, Duration::from_millis(1), f64::NAN);
 }
@@ -57,17 +59,41 @@ fn zero_timeout_panics() {
 #[test]
 fn builders_return_config_errors_naming_the_field() {
     let cases = [
-        (RetryBuilder::new(Default::default()).max_retries(0).build().unwrap_err(), "max_retries"),
         (
-            RetryBuilder::new(Default::default()).exponential(Duration::from_millis(1), f64::NEG_INFINITY).build().unwrap_err(),
+            RetryBuilder::new(Default::default())
+                .max_retries(0)
+                .build()
+                .unwrap_err(),
+            "max_retries",
+        ),
+        (
+            RetryBuilder::new(Default::default())
+                .exponential(Duration::from_millis(1), f64::NEG_INFINITY)
+                .build()
+                .unwrap_err(),
             "factor",
         ),
-        (RetryBuilder::new(Default::default()).max_delay(Duration::ZERO).build().unwrap_err(), "max_delay"),
-        (RetryBuilder::new(Default::default()).max_elapsed(Duration::ZERO).build().unwrap_err(), "max_elapsed"),
+        (
+            RetryBuilder::new(Default::default())
+                .max_delay(Duration::ZERO)
+                .build()
+                .unwrap_err(),
+            "max_delay",
+        ),
+        (
+            RetryBuilder::new(Default::default())
+                .max_elapsed(Duration::ZERO)
+                .build()
+                .unwrap_err(),
+            "max_elapsed",
+        ),
     ];
     for (err, field) in cases {
         assert_eq!(err.parameter(), field);
-        assert!(err.to_string().starts_with(&format!("invalid `{field}`: ")), "{err}");
+        assert!(
+            err.to_string().starts_with(&format!("invalid `{field}`: ")),
+            "{err}"
+        );
     }
     let err = TimeoutPolicy::try_new(Duration::ZERO).unwrap_err();
     assert_eq!(err.parameter(), "duration");

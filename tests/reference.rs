@@ -47,7 +47,9 @@ async fn quick_start_stack_turns_a_hang_into_an_io_timed_out() {
 async fn retry_snippets() {
     // Fixed: up to 3 retries, 100 ms apart.
     let retry = RetryPolicy::fixed(3, Duration::from_millis(100));
-    let result = retry.execute(|| async { Ok::<_, std::io::Error>("success") }).await;
+    let result = retry
+        .execute(|| async { Ok::<_, std::io::Error>("success") })
+        .await;
     assert_eq!(result.unwrap(), "success");
 
     // Exponential: "Delays will be: 100ms, 200ms, 400ms, 800ms, 1600ms" — and they are.
@@ -61,7 +63,10 @@ async fn retry_snippets() {
         })
         .await;
     assert_eq!(calls.load(Ordering::SeqCst), 6);
-    assert_eq!(start.elapsed(), Duration::from_millis(100 + 200 + 400 + 800 + 1600));
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_millis(100 + 200 + 400 + 800 + 1600)
+    );
 }
 
 #[tokio::test(start_paused = true)]

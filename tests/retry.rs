@@ -26,7 +26,11 @@ async fn run_recording<P: Policy<DoOverError<String>>>(
         .execute(|| async {
             times.lock().unwrap().push(start.elapsed().as_millis());
             let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
-            if n <= fail_first { Err(DoOverError::Inner(format!("failure {n}"))) } else { Ok(n) }
+            if n <= fail_first {
+                Err(DoOverError::Inner(format!("failure {n}")))
+            } else {
+                Ok(n)
+            }
         })
         .await;
     (out, times.into_inner().unwrap())
@@ -94,12 +98,20 @@ async fn predicate_chooses_which_errors_are_retried() {
     let out: Result<(), io::Error> = retry
         .execute(|| async {
             let n = calls.fetch_add(1, Ordering::SeqCst);
-            let kind = if n < 2 { io::ErrorKind::ConnectionReset } else { io::ErrorKind::NotFound };
+            let kind = if n < 2 {
+                io::ErrorKind::ConnectionReset
+            } else {
+                io::ErrorKind::NotFound
+            };
             Err(io::Error::from(kind))
         })
         .await;
     assert_eq!(out.unwrap_err().kind(), io::ErrorKind::NotFound);
-    assert_eq!(calls.load(Ordering::SeqCst), 3, "two resets retried, NotFound returned at once");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "two resets retried, NotFound returned at once"
+    );
 }
 
 #[derive(Debug, PartialEq)]
@@ -127,7 +139,9 @@ async fn delay_hint_overrides_backoff_and_cap() {
         .execute(|| async {
             times.lock().unwrap().push(start.elapsed().as_millis());
             match calls.fetch_add(1, Ordering::SeqCst) {
-                0 => Err(HttpError::TooMany { retry_after: Duration::from_secs(3) }),
+                0 => Err(HttpError::TooMany {
+                    retry_after: Duration::from_secs(3),
+                }),
                 _ => Err(HttpError::Unavailable),
             }
         })
@@ -155,14 +169,19 @@ async fn on_retry_hook_sees_each_retry_its_delay_and_error() {
     let seen = Mutex::new(Vec::new());
     let retry = RetryPolicy::exponential(3, 10 * MS, 2.0).on_retry(
         |ev: &do_over::retry::RetryEvent<'_, DoOverError<String>>| {
-            seen.lock().unwrap().push((ev.retry, ev.delay, ev.error.to_string()));
+            seen.lock()
+                .unwrap()
+                .push((ev.retry, ev.delay, ev.error.to_string()));
         },
     );
     let (out, _) = run_recording(&retry, 2).await;
     assert_eq!(out, Ok(3));
     assert_eq!(
         *seen.lock().unwrap(),
-        [(1, 10 * MS, "failure 1".to_string()), (2, 20 * MS, "failure 2".to_string())]
+        [
+            (1, 10 * MS, "failure 1".to_string()),
+            (2, 20 * MS, "failure 2".to_string())
+        ]
     );
 }
 
@@ -185,7 +204,10 @@ async fn seeded_jitter_is_reproducible_and_bounded() {
         assert!(*gap <= 100 << k, "retry {} waited {gap} ms", k + 1);
     }
     let plain: u128 = (0..6).map(|k| 100u128 << k).sum();
-    assert!(a[6] < plain, "full jitter shortens the total wait on average");
+    assert!(
+        a[6] < plain,
+        "full jitter shortens the total wait on average"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -18,7 +18,11 @@ type Err = DoOverError<String>;
 
 fn flaky(calls: &AtomicU32, fail_first: u32) -> Result<u32, Err> {
     let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
-    if n <= fail_first { Err(DoOverError::Inner(format!("failure {n}"))) } else { Ok(n) }
+    if n <= fail_first {
+        Err(DoOverError::Inner(format!("failure {n}")))
+    } else {
+        Ok(n)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,18 +33,22 @@ async fn four_nested_wraps_run_inside_tokio_spawn() {
             RetryPolicy::fixed(3, Duration::from_millis(1)),
             Wrap::new(
                 RetryPolicy::exponential(2, Duration::from_millis(1), 2.0),
-                Wrap::new(TimeoutPolicy::new(Duration::from_secs(5)), RetryPolicy::fixed(1, Duration::ZERO)),
+                Wrap::new(
+                    TimeoutPolicy::new(Duration::from_secs(5)),
+                    RetryPolicy::fixed(1, Duration::ZERO),
+                ),
             ),
         ),
     ));
     let calls = Arc::new(AtomicU32::new(0));
     let (p, c) = (policy.clone(), calls.clone());
     let handle = tokio::spawn(async move {
-        let local = String::from("borrowed across an await");
+        // A closure that borrows the spawned task's own state.
+        let label = String::from("attempt");
         p.execute(|| {
             let c = c.clone();
-            let len = local.len();
-            async move { flaky(&c, 3).map(|n| n + len as u32 * 0) }
+            let label = &label;
+            async move { flaky(&c, 3).map(|n| n + label.len() as u32 - 7) }
         })
         .await
     });
@@ -48,6 +56,8 @@ async fn four_nested_wraps_run_inside_tokio_spawn() {
     assert_eq!(calls.load(Ordering::SeqCst), 4);
 }
 
+// The exact shape the design must support, even though `Send + Sync` are implied.
+#[allow(clippy::implied_bounds_in_impls)]
 fn make_stack() -> impl Policy<Err> + Send + Sync + 'static {
     RetryPolicy::fixed(2, Duration::from_millis(1))
         .wrap(TimeoutPolicy::new(Duration::from_secs(1)))
@@ -89,7 +99,11 @@ async fn non_send_operations_run_on_a_local_set() {
                             let n = s.borrow().len() as u32 + 1;
                             s.borrow_mut().push(n);
                             tokio::task::yield_now().await; // holds the Rc across an await
-                            if n < 3 { Err(DoOverError::Inner(format!("try {n}"))) } else { Ok(n) }
+                            if n < 3 {
+                                Err(DoOverError::Inner(format!("try {n}")))
+                            } else {
+                                Ok(n)
+                            }
                         }
                     })
                     .await

@@ -55,8 +55,9 @@ async fn expiry_cancels_the_operation_at_the_deadline() {
 #[tokio::test(start_paused = true)]
 async fn inner_errors_and_values_pass_through_unchanged() {
     let timeout = TimeoutPolicy::new(Duration::from_secs(1));
-    let err: Result<(), DoOverError<&str>> =
-        timeout.execute(|| async { Err(DoOverError::Inner("no such user")) }).await;
+    let err: Result<(), DoOverError<&str>> = timeout
+        .execute(|| async { Err(DoOverError::Inner("no such user")) })
+        .await;
     assert_eq!(err, Err(DoOverError::Inner("no such user")));
     let ok: Result<u8, DoOverError<()>> = timeout
         .execute(|| async {
@@ -78,13 +79,18 @@ async fn a_caller_keeps_io_error_and_a_timeout_is_timed_out() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::TimedOut);
-    let inner = err.get_ref().and_then(|e| e.downcast_ref::<do_over::error::Rejection>());
+    let inner = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<do_over::error::Rejection>());
     assert_eq!(inner, Some(&do_over::error::Rejection::Timeout));
 }
 
 #[tokio::test(start_paused = true)]
 async fn timeout_inside_retry_bounds_each_attempt() {
-    let policy = Wrap::new(RetryPolicy::fixed(2, 100 * MS), TimeoutPolicy::new(Duration::from_secs(1)));
+    let policy = Wrap::new(
+        RetryPolicy::fixed(2, 100 * MS),
+        TimeoutPolicy::new(Duration::from_secs(1)),
+    );
     let calls = AtomicU32::new(0);
     let start = Instant::now();
     let out: Result<(), DoOverError<()>> = policy
@@ -102,7 +108,8 @@ async fn timeout_inside_retry_bounds_each_attempt() {
 
 #[tokio::test(start_paused = true)]
 async fn timeout_outside_retry_bounds_the_whole_call() {
-    let policy = TimeoutPolicy::new(Duration::from_millis(250)).wrap(RetryPolicy::fixed(10, 100 * MS));
+    let policy =
+        TimeoutPolicy::new(Duration::from_millis(250)).wrap(RetryPolicy::fixed(10, 100 * MS));
     let calls = AtomicU32::new(0);
     let start = Instant::now();
     let out: Result<(), DoOverError<&str>> = policy
@@ -112,7 +119,11 @@ async fn timeout_outside_retry_bounds_the_whole_call() {
         })
         .await;
     assert_eq!(out, Err(DoOverError::Timeout));
-    assert_eq!(calls.load(Ordering::SeqCst), 3, "calls at 0, 100 and 200 ms");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "calls at 0, 100 and 200 ms"
+    );
     assert_eq!(start.elapsed(), 250 * MS);
 }
 

@@ -44,7 +44,7 @@ impl core::error::Error for Rejection {}
 /// Error types that can carry a policy's [`Rejection`].
 ///
 /// Implemented for [`DoOverError<E>`], for `std::io::Error` (with the `std` feature: a
-/// timeout becomes [`ErrorKind::TimedOut`](std::io::ErrorKind::TimedOut)), and for boxed
+/// timeout becomes `io::ErrorKind::TimedOut`), and for boxed
 /// errors. Implement it for your own error type to keep that type through a stack:
 ///
 /// ```

@@ -108,7 +108,11 @@ mod tests {
 
     #[test]
     fn seeded_sequences_repeat_and_differ_by_seed() {
-        let (a, b, c) = (SeededRandom::new(1), SeededRandom::new(1), SeededRandom::new(2));
+        let (a, b, c) = (
+            SeededRandom::new(1),
+            SeededRandom::new(1),
+            SeededRandom::new(2),
+        );
         let xs: [u32; 4] = core::array::from_fn(|_| a.next_u32());
         let ys: [u32; 4] = core::array::from_fn(|_| b.next_u32());
         let zs: [u32; 4] = core::array::from_fn(|_| c.next_u32());

@@ -65,9 +65,17 @@ fn dropping_a_retry_during_its_delay_unregisters_the_sleep() {
         assert!(poll_once(fut.as_mut()).is_pending());
         assert_eq!(clock.pending_sleeps(), 1, "waiting for the first retry");
     }
-    assert_eq!(clock.pending_sleeps(), 0, "cancelled: nothing left registered");
+    assert_eq!(
+        clock.pending_sleeps(),
+        0,
+        "cancelled: nothing left registered"
+    );
     clock.advance(Duration::from_secs(5));
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "no retry after cancellation");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "no retry after cancellation"
+    );
 }
 
 #[test]
@@ -81,7 +89,11 @@ fn dropping_a_timeout_mid_operation_cancels_both_operation_and_timer() {
             Ok::<_, DoOverError<()>>(())
         }));
         assert!(poll_once(fut.as_mut()).is_pending());
-        assert_eq!(clock.pending_sleeps(), 2, "the operation's sleep and the deadline");
+        assert_eq!(
+            clock.pending_sleeps(),
+            2,
+            "the operation's sleep and the deadline"
+        );
     }
     assert_eq!(clock.pending_sleeps(), 0);
 }
@@ -99,8 +111,15 @@ fn timeout_fires_exactly_at_the_deadline_and_drops_the_operation() {
     clock.advance(249 * MS);
     assert!(poll_once(fut.as_mut()).is_pending());
     clock.advance(MS);
-    assert_eq!(poll_once(fut.as_mut()), Poll::Ready(Err(DoOverError::Timeout)));
-    assert_eq!(clock.pending_sleeps(), 0, "operation dropped at expiry, not later");
+    assert_eq!(
+        poll_once(fut.as_mut()),
+        Poll::Ready(Err(DoOverError::Timeout))
+    );
+    assert_eq!(
+        clock.pending_sleeps(),
+        0,
+        "operation dropped at expiry, not later"
+    );
 }
 
 #[test]
@@ -146,7 +165,11 @@ fn local_policy_runs_non_send_operations() {
     let log = RefCell::new(Vec::new()); // !Sync: the operation's future is !Send
     let out = clock.run(stack.execute_local(|| async {
         log.borrow_mut().push(ms(clock.now()));
-        if log.borrow().len() < 3 { Err(DoOverError::Inner("again")) } else { Ok(log.borrow().len()) }
+        if log.borrow().len() < 3 {
+            Err(DoOverError::Inner("again"))
+        } else {
+            Ok(log.borrow().len())
+        }
     }));
     assert_eq!(out, Ok(3));
     assert_eq!(*log.borrow(), [0, 5, 10]);

@@ -56,9 +56,7 @@ impl Backoff {
             Backoff::Linear { initial, step } => initial
                 .saturating_add(step.saturating_mul(k))
                 .min(MAX_DELAY),
-            Backoff::Exponential { base, factor } => {
-                scale(base, libm::pow(factor, f64::from(k)))
-            }
+            Backoff::Exponential { base, factor } => scale(base, libm::pow(factor, f64::from(k))),
         }
     }
 
@@ -149,25 +147,43 @@ mod tests {
 
     #[test]
     fn exponential_starts_at_base() {
-        let b = Backoff::Exponential { base: 100 * MS, factor: 2.0 };
+        let b = Backoff::Exponential {
+            base: 100 * MS,
+            factor: 2.0,
+        };
         assert_eq!(b.delay(1), 100 * MS);
         assert_eq!(b.delay(5), 1600 * MS);
-        let b = Backoff::Exponential { base: 100 * MS, factor: 1.5 };
+        let b = Backoff::Exponential {
+            base: 100 * MS,
+            factor: 1.5,
+        };
         assert_eq!(b.delay(3), 225 * MS);
     }
 
     #[test]
     fn linear_and_fixed() {
-        let b = Backoff::Linear { initial: 10 * MS, step: 5 * MS };
-        assert_eq!([b.delay(1), b.delay(2), b.delay(4)], [10 * MS, 15 * MS, 25 * MS]);
+        let b = Backoff::Linear {
+            initial: 10 * MS,
+            step: 5 * MS,
+        };
+        assert_eq!(
+            [b.delay(1), b.delay(2), b.delay(4)],
+            [10 * MS, 15 * MS, 25 * MS]
+        );
         assert_eq!(Backoff::Fixed(7 * MS).delay(1000), 7 * MS);
     }
 
     #[test]
     fn huge_values_saturate() {
-        let b = Backoff::Exponential { base: Duration::from_secs(1), factor: 10.0 };
+        let b = Backoff::Exponential {
+            base: Duration::from_secs(1),
+            factor: 10.0,
+        };
         assert_eq!(b.delay(u32::MAX), MAX_DELAY);
-        let b = Backoff::Linear { initial: Duration::MAX, step: Duration::MAX };
+        let b = Backoff::Linear {
+            initial: Duration::MAX,
+            step: Duration::MAX,
+        };
         assert_eq!(b.delay(u32::MAX), MAX_DELAY);
         assert_eq!(Backoff::Fixed(Duration::MAX).delay(1), MAX_DELAY);
         assert_eq!(scale(Duration::MAX, f64::INFINITY), MAX_DELAY);
@@ -216,17 +232,28 @@ mod tests {
         }
         firsts.sort();
         let median = firsts[500];
-        assert!(median > 80 * MS && median < 120 * MS, "median first delay {median:?}");
+        assert!(
+            median > 80 * MS && median < 120 * MS,
+            "median first delay {median:?}"
+        );
         // Growth: the fifth retry waits on average far longer than the first.
         assert!(fifth_sum / 1001 > 4 * median, "{:?}", fifth_sum / 1001);
     }
 
     #[test]
     fn cap_applies_to_every_mode() {
-        let b = Backoff::Exponential { base: 100 * MS, factor: 2.0 };
+        let b = Backoff::Exponential {
+            base: 100 * MS,
+            factor: 2.0,
+        };
         let r = SeededRandom::new(1);
         let mut st = JitterState::default();
-        for j in [Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Decorrelated] {
+        for j in [
+            Jitter::None,
+            Jitter::Full,
+            Jitter::Equal,
+            Jitter::Decorrelated,
+        ] {
             for n in 1..20 {
                 assert!(next_delay(&b, j, Some(300 * MS), n, &r, &mut st) <= 300 * MS);
             }

@@ -260,7 +260,10 @@ impl<T, P, D, O, R> RetryPolicy<T, P, D, O, R> {
     /// let retry = RetryPolicy::fixed_with_timer(3, Duration::from_millis(10), &clock)
     ///     .retry_if(|e: &std::io::Error| e.kind() != std::io::ErrorKind::NotFound);
     /// ```
-    pub fn retry_if<E, F: Fn(&E) -> bool>(self, predicate: F) -> RetryPolicy<T, RetryIf<F, E>, D, O, R> {
+    pub fn retry_if<E, F: Fn(&E) -> bool>(
+        self,
+        predicate: F,
+    ) -> RetryPolicy<T, RetryIf<F, E>, D, O, R> {
         RetryPolicy {
             timer: self.timer,
             settings: self.settings,
@@ -274,7 +277,10 @@ impl<T, P, D, O, R> RetryPolicy<T, P, D, O, R> {
     /// Lets an error dictate its own retry delay (a server's `Retry-After`, say). When
     /// `hint` returns `Some(d)`, the policy waits exactly `d` — no backoff, jitter or cap —
     /// still bounded by the `max_elapsed` budget.
-    pub fn delay_hint<E, F: Fn(&E) -> Option<Duration>>(self, hint: F) -> RetryPolicy<T, P, HintFn<F, E>, O, R> {
+    pub fn delay_hint<E, F: Fn(&E) -> Option<Duration>>(
+        self,
+        hint: F,
+    ) -> RetryPolicy<T, P, HintFn<F, E>, O, R> {
         RetryPolicy {
             timer: self.timer,
             settings: self.settings,
@@ -286,7 +292,10 @@ impl<T, P, D, O, R> RetryPolicy<T, P, D, O, R> {
     }
 
     /// Calls `hook` before each retry's delay with the retry number, the delay and the error.
-    pub fn on_retry<E, F: Fn(&RetryEvent<'_, E>)>(self, hook: F) -> RetryPolicy<T, P, D, OnRetryFn<F, E>, R> {
+    pub fn on_retry<E, F: Fn(&RetryEvent<'_, E>)>(
+        self,
+        hook: F,
+    ) -> RetryPolicy<T, P, D, OnRetryFn<F, E>, R> {
         RetryPolicy {
             timer: self.timer,
             settings: self.settings,
@@ -457,7 +466,10 @@ impl<T: Timer> RetryBuilder<T> {
         }
         if let Backoff::Exponential { factor, .. } = s.backoff {
             if !(factor.is_finite() && factor > 0.0) {
-                return Err(ConfigError::new("factor", "must be finite and greater than 0"));
+                return Err(ConfigError::new(
+                    "factor",
+                    "must be finite and greater than 0",
+                ));
             }
         }
         if s.max_delay == Some(Duration::ZERO) {

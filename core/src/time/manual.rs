@@ -180,7 +180,9 @@ impl ManualClock {
             }
             match self.next_deadline() {
                 Some(deadline) => self.advance_to(deadline),
-                None => panic!("ManualClock::run: the future is pending but no sleep is registered on this clock; it would never wake"),
+                None => panic!(
+                    "ManualClock::run: the future is pending but no sleep is registered on this clock; it would never wake"
+                ),
             }
         }
     }
@@ -339,18 +341,42 @@ mod tests {
         let mut early = core::pin::pin!(timer.sleep(Duration::from_millis(10)));
         let mut late = core::pin::pin!(timer.sleep(Duration::from_millis(20)));
         let (we, wl) = (counting_waker(&EARLY), counting_waker(&LATE));
-        assert!(early.as_mut().poll(&mut Context::from_waker(&we)).is_pending());
-        assert!(late.as_mut().poll(&mut Context::from_waker(&wl)).is_pending());
+        assert!(
+            early
+                .as_mut()
+                .poll(&mut Context::from_waker(&we))
+                .is_pending()
+        );
+        assert!(
+            late.as_mut()
+                .poll(&mut Context::from_waker(&wl))
+                .is_pending()
+        );
         assert_eq!(clock.pending_sleeps(), 2);
         assert_eq!(clock.next_deadline(), Some(Instant::from_nanos(10_000_000)));
 
         clock.advance(Duration::from_millis(9));
-        assert_eq!((EARLY.load(Ordering::SeqCst), LATE.load(Ordering::SeqCst)), (0, 0));
+        assert_eq!(
+            (EARLY.load(Ordering::SeqCst), LATE.load(Ordering::SeqCst)),
+            (0, 0)
+        );
 
         clock.advance(Duration::from_millis(1));
-        assert_eq!((EARLY.load(Ordering::SeqCst), LATE.load(Ordering::SeqCst)), (1, 0));
-        assert!(early.as_mut().poll(&mut Context::from_waker(&we)).is_ready());
-        assert!(late.as_mut().poll(&mut Context::from_waker(&wl)).is_pending());
+        assert_eq!(
+            (EARLY.load(Ordering::SeqCst), LATE.load(Ordering::SeqCst)),
+            (1, 0)
+        );
+        assert!(
+            early
+                .as_mut()
+                .poll(&mut Context::from_waker(&we))
+                .is_ready()
+        );
+        assert!(
+            late.as_mut()
+                .poll(&mut Context::from_waker(&wl))
+                .is_pending()
+        );
         assert_eq!(clock.pending_sleeps(), 1);
 
         clock.advance(Duration::from_millis(10));
@@ -365,7 +391,11 @@ mod tests {
         let timer = &clock;
         {
             let mut s = core::pin::pin!(timer.sleep(Duration::from_secs(1)));
-            assert!(s.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+            assert!(
+                s.as_mut()
+                    .poll(&mut Context::from_waker(Waker::noop()))
+                    .is_pending()
+            );
             assert_eq!(clock.pending_sleeps(), 1);
         }
         assert_eq!(clock.pending_sleeps(), 0);
@@ -379,7 +409,8 @@ mod tests {
         let clock = ManualClock::new();
         let timer = &clock;
         let waker = counting_waker(&WOKEN);
-        let mut sleeps: [_; 20] = core::array::from_fn(|i| timer.sleep(Duration::from_millis(i as u64 + 1)));
+        let mut sleeps: [_; 20] =
+            core::array::from_fn(|i| timer.sleep(Duration::from_millis(i as u64 + 1)));
         for s in sleeps.iter_mut() {
             // SAFETY: `sleeps` is never moved after this point.
             let s = unsafe { Pin::new_unchecked(s) };

@@ -157,7 +157,10 @@ mod tests {
         assert_eq!(t + Duration::from_nanos(5), Instant::from_nanos(15));
         assert_eq!(Instant::ZERO - t, Duration::ZERO);
         assert_eq!(t.checked_duration_since(Instant::from_nanos(11)), None);
-        assert_eq!(t.checked_duration_since(Instant::from_nanos(4)), Some(Duration::from_nanos(6)));
+        assert_eq!(
+            t.checked_duration_since(Instant::from_nanos(4)),
+            Some(Duration::from_nanos(6))
+        );
         assert_eq!(saturating_nanos(Duration::MAX), u64::MAX);
     }
 }

@@ -66,7 +66,8 @@ where
             return Poll::Ready(out);
         }
         if this.sleep.is_none() {
-            this.sleep.set(Some(this.policy.timer.sleep_until(deadline)));
+            this.sleep
+                .set(Some(this.policy.timer.sleep_until(deadline)));
         }
         let Some(sleep) = this.sleep.as_mut().as_pin_mut() else {
             unreachable!("the sleep was just armed")

@@ -8,7 +8,7 @@
 //!   unchanged. If it finishes in the same poll in which the deadline passes, the operation
 //!   wins.
 //! * Otherwise, at the deadline the operation's future is **dropped** (cancelled) at once
-//!   and the call fails with [`Rejection::Timeout`], converted into the caller's error type
+//!   and the call fails with [`Rejection::Timeout`](crate::error::Rejection::Timeout), converted into the caller's error type
 //!   through [`FromRejection`]: `DoOverError::Timeout`, or an `io::Error` of kind `TimedOut`.
 //! * An operation that completes on its first poll never arms a timer.
 //! * Inside a retry ([`Wrap::new(retry, timeout)`](crate::wrap::Wrap)) each attempt gets its
@@ -73,7 +73,10 @@ impl<T: Timer> TimeoutPolicy<T> {
     /// [`new`](TimeoutPolicy::new) on the given timer.
     #[track_caller]
     pub fn new_with_timer(duration: Duration, timer: T) -> Self {
-        expect_valid("TimeoutPolicy::new", Self::try_new_with_timer(duration, timer))
+        expect_valid(
+            "TimeoutPolicy::new",
+            Self::try_new_with_timer(duration, timer),
+        )
     }
 
     /// [`try_new`](TimeoutPolicy::try_new) on the given timer.
