@@ -55,6 +55,29 @@ pub mod retry {
     > = do_over_core::retry::RetryPolicy<do_over_tokio::TokioTimer, P, D, O, R>;
 }
 
+/// Circuit breaker. See [`do_over_core::circuit_breaker`] for the exact semantics.
+pub mod circuit_breaker {
+    pub use do_over_core::circuit_breaker::{
+        AnyFailure, BreakDuration, BreakFn, BreakerFuture, BreakerListener, BreakerMetrics,
+        BreakerPermit, CircuitState, Consecutive, CountWindow, ExcludeRejections,
+        ExponentialBreak, FailureIf, FailurePredicate, FixedBreak, ListenerFn, NoListener,
+        Outcome, TIME_WINDOW_BUCKETS, TimeWindow, Transition, Trigger, WindowStats,
+    };
+
+    /// Builds a [`CircuitBreaker`] on the Tokio timer, validating every setting.
+    #[cfg(feature = "tokio")]
+    pub type BreakerBuilder<S = Consecutive, B = FixedBreak> =
+        do_over_core::circuit_breaker::BreakerBuilder<do_over_tokio::TokioTimer, S, B>;
+
+    /// The circuit breaker on the Tokio timer: `CircuitBreaker::new(failure_threshold,
+    /// reset_timeout)`, `CircuitBreaker::builder()`.
+    ///
+    /// The generic breaker (any timer) is [`do_over_core::circuit_breaker::CircuitBreaker`].
+    #[cfg(feature = "tokio")]
+    pub type CircuitBreaker<S = Consecutive, P = AnyFailure, B = FixedBreak, L = NoListener> =
+        do_over_core::circuit_breaker::CircuitBreaker<do_over_tokio::TokioTimer, S, P, B, L>;
+}
+
 /// Timeouts. See [`do_over_core::timeout`] for the exact semantics.
 pub mod timeout {
     pub use do_over_core::timeout::TimeoutFuture;
@@ -71,6 +94,9 @@ pub mod wrap {
 
 /// The names most code needs: `use do_over::prelude::*;`.
 pub mod prelude {
+    #[cfg(feature = "tokio")]
+    pub use crate::circuit_breaker::CircuitBreaker;
+    pub use crate::circuit_breaker::CircuitState;
     pub use crate::error::{DoOverError, FromRejection, Rejection};
     pub use crate::policy::{LocalPolicy, Policy};
     #[cfg(feature = "tokio")]

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use do_over::circuit_breaker::CircuitBreaker;
 use do_over::error::DoOverError;
 use do_over::policy::{LocalPolicy, Policy};
 use do_over::retry::{Jitter, RetryPolicy};
@@ -153,4 +154,40 @@ fn timeout_that_fires_and_wrapped_stacks_allocate_nothing() {
     assert_eq!((n, out), (0, Err(DoOverError::Timeout)));
     let (n, out) = count_on_manual(&clock, || stack.execute_local(slow));
     assert_eq!((n, out), (0, Err(DoOverError::Timeout)));
+}
+
+#[test]
+fn circuit_breaker_in_every_state_allocates_nothing() {
+    let clock = ManualClock::new();
+    let breaker = CircuitBreaker::new(2, Duration::from_secs(1)).with_timer(&clock);
+    let windowed = do_over::core::circuit_breaker::BreakerBuilder::new(&clock)
+        .failure_ratio(0.5, Duration::from_secs(10), 2)
+        .slow_calls(Duration::from_millis(100), 0.5)
+        .build()
+        .unwrap();
+    let ok = || async { Ok::<_, E>(1) };
+    let bad = || async { Err::<u32, E>(DoOverError::Inner(0)) };
+    let (n, out) = count_on_manual(&clock, || breaker.execute(ok));
+    assert_eq!((n, out), (0, Ok(1)), "closed, success");
+    let (n, out) = count_on_manual(&clock, || breaker.execute(bad));
+    assert_eq!((n, out), (0, Err(DoOverError::Inner(0))), "closed, failure");
+    let (n, out) = count_on_manual(&clock, || breaker.execute(bad));
+    assert_eq!((n, out), (0, Err(DoOverError::Inner(0))), "closed, failure that opens");
+    let (n, out) = count_on_manual(&clock, || breaker.execute(bad));
+    assert_eq!((n, out), (0, Err(DoOverError::CircuitOpen)), "open, rejected");
+    clock.advance(Duration::from_secs(1));
+    let (n, out) = count_on_manual(&clock, || breaker.execute(ok));
+    assert_eq!((n, out), (0, Ok(1)), "half-open probe that closes");
+    for _ in 0..3 {
+        let (n, _) = count_on_manual(&clock, || windowed.execute(bad));
+        assert_eq!(n, 0, "time-window trigger");
+    }
+    let stack = Wrap::new(
+        CircuitBreaker::new(5, Duration::from_secs(1)).with_timer(&clock),
+        RetryPolicy::fixed(2, Duration::from_millis(5))
+            .with_timer(&clock)
+            .wrap(TimeoutPolicy::new(Duration::from_millis(100)).with_timer(&clock)),
+    );
+    let (n, out) = count_on_manual(&clock, || stack.execute(bad));
+    assert_eq!((n, out), (0, Err(DoOverError::Inner(0))));
 }

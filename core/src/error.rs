@@ -14,8 +14,13 @@ use core::time::Duration;
 pub enum Rejection {
     /// The operation did not finish within the timeout; it was cancelled (dropped).
     Timeout,
-    /// The circuit breaker is open; the operation was not run.
-    CircuitOpen,
+    /// The circuit breaker is open (or half-open with every probe slot taken, or isolated);
+    /// the operation was not run.
+    CircuitOpen {
+        /// How long until the breaker will admit a probe: zero while half-open probes are
+        /// running (a slot frees when one finishes), [`MAX_WAIT`] while isolated.
+        retry_after: Duration,
+    },
     /// The bulkhead had no free slot (or its queue was full or timed out); the operation
     /// was not run.
     BulkheadFull,
@@ -30,7 +35,9 @@ impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Rejection::Timeout => f.write_str("operation timed out"),
-            Rejection::CircuitOpen => f.write_str("circuit breaker is open"),
+            Rejection::CircuitOpen { retry_after } => {
+                write!(f, "circuit breaker is open; retry after {retry_after:?}")
+            }
             Rejection::BulkheadFull => f.write_str("bulkhead is full"),
             Rejection::RateLimited { retry_after } => {
                 write!(f, "rate limited; retry after {retry_after:?}")
@@ -40,6 +47,10 @@ impl fmt::Display for Rejection {
 }
 
 impl core::error::Error for Rejection {}
+
+/// The `retry_after` of a rejection that will not lift by itself (an isolated breaker):
+/// `u64::MAX` nanoseconds, about 584 years.
+pub const MAX_WAIT: Duration = Duration::from_nanos(u64::MAX);
 
 /// Error types that can carry a policy's [`Rejection`].
 ///
@@ -65,6 +76,13 @@ impl core::error::Error for Rejection {}
 pub trait FromRejection {
     /// Converts the rejection into this error type.
     fn from_rejection(rejection: Rejection) -> Self;
+
+    /// The rejection this error carries, if it is one. Lets an outer policy tell an inner
+    /// policy's rejection from the operation's own failure (a circuit breaker can ignore
+    /// them, say). The default says "never a rejection".
+    fn as_rejection(&self) -> Option<Rejection> {
+        None
+    }
 }
 
 /// The error type of the reference API: either a policy's own failure or the operation's
@@ -111,7 +129,9 @@ impl<E> DoOverError<E> {
     pub fn rejection(&self) -> Option<Rejection> {
         match self {
             DoOverError::Timeout => Some(Rejection::Timeout),
-            DoOverError::CircuitOpen => Some(Rejection::CircuitOpen),
+            DoOverError::CircuitOpen => Some(Rejection::CircuitOpen {
+                retry_after: Duration::ZERO,
+            }),
             DoOverError::BulkheadFull => Some(Rejection::BulkheadFull),
             DoOverError::RateLimited { retry_after } => Some(Rejection::RateLimited {
                 retry_after: *retry_after,
@@ -139,10 +159,14 @@ impl<E> FromRejection for DoOverError<E> {
     fn from_rejection(r: Rejection) -> Self {
         match r {
             Rejection::Timeout => DoOverError::Timeout,
-            Rejection::CircuitOpen => DoOverError::CircuitOpen,
+            Rejection::CircuitOpen { .. } => DoOverError::CircuitOpen,
             Rejection::BulkheadFull => DoOverError::BulkheadFull,
             Rejection::RateLimited { retry_after } => DoOverError::RateLimited { retry_after },
         }
+    }
+
+    fn as_rejection(&self) -> Option<Rejection> {
+        self.rejection()
     }
 }
 
@@ -186,7 +210,7 @@ mod std_impls {
         fn from(r: Rejection) -> io::Error {
             let kind = match r {
                 Rejection::Timeout => io::ErrorKind::TimedOut,
-                Rejection::CircuitOpen => io::ErrorKind::ConnectionRefused,
+                Rejection::CircuitOpen { .. } => io::ErrorKind::ConnectionRefused,
                 Rejection::BulkheadFull | Rejection::RateLimited { .. } => {
                     io::ErrorKind::ResourceBusy
                 }
@@ -199,17 +223,26 @@ mod std_impls {
         fn from_rejection(r: Rejection) -> Self {
             io::Error::from(r)
         }
+        fn as_rejection(&self) -> Option<Rejection> {
+            self.get_ref()?.downcast_ref::<Rejection>().copied()
+        }
     }
 
     impl FromRejection for Box<dyn core::error::Error + Send + Sync> {
         fn from_rejection(r: Rejection) -> Self {
             Box::new(r)
         }
+        fn as_rejection(&self) -> Option<Rejection> {
+            self.downcast_ref::<Rejection>().copied()
+        }
     }
 
     impl FromRejection for Box<dyn core::error::Error> {
         fn from_rejection(r: Rejection) -> Self {
             Box::new(r)
+        }
+        fn as_rejection(&self) -> Option<Rejection> {
+            self.downcast_ref::<Rejection>().copied()
         }
     }
 }

@@ -38,9 +38,12 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod circuit_breaker;
 pub mod error;
 pub mod policy;
 pub mod random;
@@ -52,6 +55,7 @@ pub mod wrap;
 
 /// The names most code needs: `use do_over_core::prelude::*;`.
 pub mod prelude {
+    pub use crate::circuit_breaker::{CircuitBreaker, CircuitState};
     pub use crate::error::{DoOverError, FromRejection, Rejection};
     pub use crate::policy::{LocalPolicy, Policy};
     pub use crate::retry::RetryPolicy;

@@ -154,3 +154,26 @@ impl<E, P: LocalPolicy<E> + ?Sized> LocalPolicy<E> for &P {
         (**self).run_local(op)
     }
 }
+
+#[cfg(feature = "alloc")]
+impl<E, P: Policy<E> + ?Sized> Policy<E> for alloc::sync::Arc<P> {
+    fn run<F, Fut, T>(&self, op: F) -> impl Future<Output = Result<T, E>> + Send
+    where
+        F: Fn() -> Fut + Copy + Send + Sync,
+        Fut: Future<Output = Result<T, E>> + Send,
+        T: Send,
+    {
+        (**self).run(op)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<E, P: LocalPolicy<E> + ?Sized> LocalPolicy<E> for alloc::sync::Arc<P> {
+    fn run_local<F, Fut, T>(&self, op: F) -> impl Future<Output = Result<T, E>>
+    where
+        F: Fn() -> Fut + Copy,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        (**self).run_local(op)
+    }
+}

@@ -1,0 +1,90 @@
+//! The circuit breaker's future.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, ready};
+
+use pin_project_lite::pin_project;
+
+use super::{BreakDuration, BreakerListener, BreakerPermit, CircuitBreaker, FailurePredicate, Trigger};
+use crate::error::{FromRejection, Rejection};
+use crate::time::Timer;
+
+pin_project! {
+    /// The future of [`CircuitBreaker::call`]. Asks for admission on first poll; holds the
+    /// permit while the operation runs, so dropping the future mid-call gives a half-open
+    /// probe slot back.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct BreakerFuture<'a, T, S, P, B, L, F, Fut>
+    where
+        T: Timer,
+        S: Trigger,
+        B: BreakDuration,
+        L: BreakerListener,
+    {
+        breaker: &'a CircuitBreaker<T, S, P, B, L>,
+        op: F,
+        permit: Option<BreakerPermit<'a, T, S, P, B, L>>,
+        #[pin]
+        fut: Option<Fut>,
+    }
+}
+
+impl<'a, T, S, P, B, L, F, Fut> BreakerFuture<'a, T, S, P, B, L, F, Fut>
+where
+    T: Timer,
+    S: Trigger,
+    B: BreakDuration,
+    L: BreakerListener,
+{
+    pub(super) fn new(breaker: &'a CircuitBreaker<T, S, P, B, L>, op: F) -> Self {
+        BreakerFuture {
+            breaker,
+            op,
+            permit: None,
+            fut: None,
+        }
+    }
+}
+
+impl<T, S, P, B, L, F, Fut, V, E> Future for BreakerFuture<'_, T, S, P, B, L, F, Fut>
+where
+    T: Timer,
+    S: Trigger,
+    P: FailurePredicate<E>,
+    B: BreakDuration,
+    L: BreakerListener,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<V, E>>,
+    E: FromRejection,
+{
+    type Output = Result<V, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if this.fut.is_none() {
+            match this.breaker.try_acquire() {
+                Ok(permit) => {
+                    *this.permit = Some(permit);
+                    this.fut.set(Some((this.op)()));
+                }
+                Err(retry_after) => {
+                    return Poll::Ready(Err(E::from_rejection(Rejection::CircuitOpen { retry_after })));
+                }
+            }
+        }
+        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
+            unreachable!("the operation was just started")
+        };
+        let out = ready!(fut.poll(cx));
+        this.fut.set(None);
+        if let Some(permit) = this.permit.take() {
+            let failed = match &out {
+                Ok(_) => false,
+                Err(e) => this.breaker.predicate.is_failure(e),
+            };
+            permit.record(failed);
+        }
+        Poll::Ready(out)
+    }
+}
