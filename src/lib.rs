@@ -59,8 +59,8 @@ pub mod retry {
 pub mod circuit_breaker {
     pub use do_over_core::circuit_breaker::{
         AnyFailure, BreakDuration, BreakFn, BreakerFuture, BreakerListener, BreakerMetrics,
-        BreakerPermit, CircuitState, Consecutive, CountWindow, ExcludeRejections,
-        ExponentialBreak, FailureIf, FailurePredicate, FixedBreak, ListenerFn, NoListener,
+        BreakerPermit, CircuitState, Consecutive, CountWindow, ExcludeRejections, ExponentialBreak,
+        FailureIf, FailurePredicate, FixedBreak, KeyedCircuitBreaker, ListenerFn, NoListener,
         Outcome, TIME_WINDOW_BUCKETS, TimeWindow, Transition, Trigger, WindowStats,
     };
 

@@ -116,3 +116,41 @@ async fn question_mark_on_the_inner_error_converts_into_do_over_error() {
     let out: Result<u32, DoOverError<String>> = retry.execute(|| async { Ok(parse("x1")?) }).await;
     assert_eq!(out, Err(DoOverError::Inner("not a number: x1".to_string())));
 }
+
+// The reference README's "Real-World Example": breaker around retry around timeout, with
+// `DoOverError<String>` as the application's error type.
+#[tokio::test(start_paused = true)]
+async fn real_world_example_stack() {
+    use do_over::circuit_breaker::CircuitBreaker;
+    type AppError = DoOverError<String>;
+
+    let policy = Wrap::new(
+        CircuitBreaker::new(5, Duration::from_secs(30)),
+        Wrap::new(
+            RetryPolicy::exponential(3, Duration::from_millis(100), 2.0),
+            TimeoutPolicy::new(Duration::from_secs(10)),
+        ),
+    );
+    let user_data = policy
+        .execute(|| async { Ok::<_, AppError>("{ \"name\": \"Alice\", \"id\": 123 }".to_string()) })
+        .await;
+    assert_eq!(user_data.unwrap(), "{ \"name\": \"Alice\", \"id\": 123 }");
+
+    // Five calls whose every attempt fails (4 attempts each) open the breaker: the retries
+    // inside count as one failed call each.
+    let attempts = AtomicU32::new(0);
+    for _ in 0..5 {
+        let r = policy
+            .execute(|| async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err::<String, AppError>(DoOverError::Inner("503".to_string()))
+            })
+            .await;
+        assert_eq!(r, Err(DoOverError::Inner("503".to_string())));
+    }
+    assert_eq!(attempts.load(Ordering::SeqCst), 20);
+    let r = policy
+        .execute(|| async { Ok::<_, AppError>(String::new()) })
+        .await;
+    assert_eq!(r, Err(DoOverError::CircuitOpen));
+}

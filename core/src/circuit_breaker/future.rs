@@ -6,7 +6,9 @@ use core::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
 
-use super::{BreakDuration, BreakerListener, BreakerPermit, CircuitBreaker, FailurePredicate, Trigger};
+use super::{
+    BreakDuration, BreakerListener, BreakerPermit, CircuitBreaker, FailurePredicate, Trigger,
+};
 use crate::error::{FromRejection, Rejection};
 use crate::time::Timer;
 
@@ -69,7 +71,9 @@ where
                     this.fut.set(Some((this.op)()));
                 }
                 Err(retry_after) => {
-                    return Poll::Ready(Err(E::from_rejection(Rejection::CircuitOpen { retry_after })));
+                    return Poll::Ready(Err(E::from_rejection(Rejection::CircuitOpen {
+                        retry_after,
+                    })));
                 }
             }
         }

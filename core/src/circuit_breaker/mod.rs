@@ -68,10 +68,14 @@
 //! ```
 
 mod future;
+#[cfg(feature = "alloc")]
+mod keyed;
 mod state;
 mod trigger;
 
 pub use future::BreakerFuture;
+#[cfg(feature = "alloc")]
+pub use keyed::KeyedCircuitBreaker;
 pub use trigger::{
     BuildTrigger, Consecutive, CountWindow, Outcome, TIME_WINDOW_BUCKETS, TimeWindow, Trigger,
     TriggerSettings, WindowStats,
@@ -275,7 +279,9 @@ pub struct CircuitBreaker<T, S = Consecutive, P = AnyFailure, B = FixedBreak, L 
     breaks_in_a_row: AtomicU32,
 }
 
-impl<T: fmt::Debug, S: fmt::Debug, P, B: fmt::Debug, L> fmt::Debug for CircuitBreaker<T, S, P, B, L> {
+impl<T: fmt::Debug, S: fmt::Debug, P, B: fmt::Debug, L> fmt::Debug
+    for CircuitBreaker<T, S, P, B, L>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let w = Word(self.word.load(Ordering::Relaxed));
         f.debug_struct("CircuitBreaker")
@@ -320,7 +326,10 @@ impl<T: Timer> CircuitBreaker<T> {
 
 impl<T, S, P, B, L> CircuitBreaker<T, S, P, B, L> {
     /// Chooses which errors count as failures; the others count as successes.
-    pub fn failure_if<E, F: Fn(&E) -> bool>(self, predicate: F) -> CircuitBreaker<T, S, FailureIf<F, E>, B, L> {
+    pub fn failure_if<E, F: Fn(&E) -> bool>(
+        self,
+        predicate: F,
+    ) -> CircuitBreaker<T, S, FailureIf<F, E>, B, L> {
         self.with_predicate(FailureIf(predicate, PhantomData))
     }
 
@@ -341,7 +350,10 @@ impl<T, S, P, B, L> CircuitBreaker<T, S, P, B, L> {
     }
 
     /// Calls `listener` on every state transition.
-    pub fn on_transition<F: Fn(&Transition)>(self, listener: F) -> CircuitBreaker<T, S, P, B, ListenerFn<F>> {
+    pub fn on_transition<F: Fn(&Transition)>(
+        self,
+        listener: F,
+    ) -> CircuitBreaker<T, S, P, B, ListenerFn<F>> {
         self.with_listener(ListenerFn(listener))
     }
 
@@ -467,14 +479,22 @@ where
     /// A snapshot of the state and counts.
     pub fn metrics(&self) -> BreakerMetrics {
         let w = Word(self.word.load(Ordering::Acquire));
-        let now = if self.trigger.needs_clock() { self.timer.now() } else { Instant::ZERO };
+        let now = if self.trigger.needs_clock() {
+            self.timer.now()
+        } else {
+            Instant::ZERO
+        };
         let stats = self.trigger.stats(now);
         BreakerMetrics {
             state: CircuitState::of(w.kind()),
             stats,
             failure_ratio: stats.failure_ratio(),
             slow_call_ratio: stats.slow_call_ratio(),
-            probes_running: if w.kind() == Kind::HalfOpen { w.admitted() } else { 0 },
+            probes_running: if w.kind() == Kind::HalfOpen {
+                w.admitted()
+            } else {
+                0
+            },
             consecutive_breaks: self.breaks_in_a_row.load(Ordering::Relaxed),
         }
     }
@@ -535,11 +555,16 @@ where
         // Everything is computed before the transition so the `Opening` window is a few
         // stores long. `breaks_in_a_row` is only written inside that window.
         let n = match from.kind() {
-            Kind::HalfOpen => self.breaks_in_a_row.load(Ordering::Relaxed).saturating_add(1),
+            Kind::HalfOpen => self
+                .breaks_in_a_row
+                .load(Ordering::Relaxed)
+                .saturating_add(1),
             _ => 1,
         };
         let now = self.timer.now();
-        let until = now.saturating_add(self.breaks.break_duration(n).min(MAX_DELAY)).as_nanos();
+        let until = now
+            .saturating_add(self.breaks.break_duration(n).min(MAX_DELAY))
+            .as_nanos();
         let opening = from.next(Kind::Opening);
         if !self.cas(from, opening) {
             return false;
@@ -548,7 +573,10 @@ where
         self.breaks_in_a_row.store(n, Ordering::Relaxed);
         self.open_hi.store((until >> 32) as u32, Ordering::Relaxed);
         self.open_lo.store(until as u32, Ordering::Relaxed);
-        self.word.store(Word::new(Kind::Open, 0, 0, opening.generation()).0, Ordering::Release);
+        self.word.store(
+            Word::new(Kind::Open, 0, 0, opening.generation()).0,
+            Ordering::Release,
+        );
         self.notify(from.kind(), Kind::Open, now);
         true
     }
@@ -627,7 +655,10 @@ where
             if w.kind() != Kind::HalfOpen || w.generation() != period.generation() {
                 return;
             }
-            if self.cas(w, w.with_probes(w.admitted().saturating_sub(1), w.succeeded())) {
+            if self.cas(
+                w,
+                w.with_probes(w.admitted().saturating_sub(1), w.succeeded()),
+            ) {
                 return;
             }
         }
@@ -686,13 +717,24 @@ where
         let b = self.breaker;
         let kind = core::mem::replace(&mut self.kind, Admission::Reported);
         let needs_now = self.started.is_some() || b.trigger.needs_clock();
-        let now = if needs_now { b.timer.now() } else { Instant::ZERO };
+        let now = if needs_now {
+            b.timer.now()
+        } else {
+            Instant::ZERO
+        };
         let slow = match (self.started, b.trigger.slow_call_threshold()) {
             (Some(start), Some(threshold)) => now.saturating_duration_since(start) >= threshold,
             _ => false,
         };
         match kind {
-            Admission::Closed(period) => b.record_closed(period, Outcome { failure: failed, slow }, now),
+            Admission::Closed(period) => b.record_closed(
+                period,
+                Outcome {
+                    failure: failed,
+                    slow,
+                },
+                now,
+            ),
             Admission::Probe(period) => b.record_probe(period, failed || slow),
             Admission::Reported => {}
         }
@@ -824,9 +866,15 @@ impl<T: Timer, S, B> BreakerBuilder<T, S, B> {
         self
     }
 
-    fn break_duration_named(self, d: Duration, name: &'static str) -> BreakerBuilder<T, S, FixedBreak> {
+    fn break_duration_named(
+        self,
+        d: Duration,
+        name: &'static str,
+    ) -> BreakerBuilder<T, S, FixedBreak> {
         let mut b = self.retype(FixedBreak(d));
-        b.break_error = d.is_zero().then(|| ConfigError::new(name, "must be greater than 0"));
+        b.break_error = d
+            .is_zero()
+            .then(|| ConfigError::new(name, "must be greater than 0"));
         b
     }
 
@@ -836,14 +884,25 @@ impl<T: Timer, S, B> BreakerBuilder<T, S, B> {
     }
 
     /// Breaks grow: `base·factor^(n−1)` for the `n`-th consecutive break, capped at `max`.
-    pub fn exponential_break(self, base: Duration, factor: f64, max: Duration) -> BreakerBuilder<T, S, ExponentialBreak> {
+    pub fn exponential_break(
+        self,
+        base: Duration,
+        factor: f64,
+        max: Duration,
+    ) -> BreakerBuilder<T, S, ExponentialBreak> {
         let mut b = self.retype(ExponentialBreak { base, factor, max });
         b.break_error = if base.is_zero() {
             Some(ConfigError::new("break_duration", "must be greater than 0"))
         } else if !(factor.is_finite() && factor >= 1.0) {
-            Some(ConfigError::new("break_factor", "must be finite and at least 1"))
+            Some(ConfigError::new(
+                "break_factor",
+                "must be finite and at least 1",
+            ))
         } else if max < base {
-            Some(ConfigError::new("max_break", "must be at least the first break"))
+            Some(ConfigError::new(
+                "max_break",
+                "must be at least the first break",
+            ))
         } else {
             None
         };
@@ -851,7 +910,10 @@ impl<T: Timer, S, B> BreakerBuilder<T, S, B> {
     }
 
     /// Any break-duration generator: `f(n)` for the `n`-th consecutive break.
-    pub fn break_duration_with<F: Fn(u32) -> Duration>(self, f: F) -> BreakerBuilder<T, S, BreakFn<F>> {
+    pub fn break_duration_with<F: Fn(u32) -> Duration>(
+        self,
+        f: F,
+    ) -> BreakerBuilder<T, S, BreakFn<F>> {
         let mut b = self.retype(BreakFn(f));
         b.break_error = None;
         b
@@ -879,7 +941,10 @@ impl<T: Timer, S, B> BreakerBuilder<T, S, B> {
             return Err(e);
         }
         if self.probes == 0 || self.probes > MAX_PROBES {
-            return Err(ConfigError::new("half_open_probes", "must be between 1 and 255"));
+            return Err(ConfigError::new(
+                "half_open_probes",
+                "must be between 1 and 255",
+            ));
         }
         Ok(CircuitBreaker {
             timer: self.timer,

@@ -83,7 +83,10 @@ mod tests {
     #[test]
     fn fields_round_trip_and_generation_wraps() {
         let w = Word::new(Kind::HalfOpen, 3, 200, 12345);
-        assert_eq!((w.kind(), w.admitted(), w.succeeded(), w.generation()), (Kind::HalfOpen, 3, 200, 12345));
+        assert_eq!(
+            (w.kind(), w.admitted(), w.succeeded(), w.generation()),
+            (Kind::HalfOpen, 3, 200, 12345)
+        );
         let top = Word::new(Kind::Open, 0, 0, GEN_MASK);
         assert_eq!(top.next(Kind::Closed).generation(), 0);
         assert_eq!(top.next(Kind::Closed).kind(), Kind::Closed);

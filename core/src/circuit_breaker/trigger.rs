@@ -43,7 +43,11 @@ impl WindowStats {
 }
 
 fn ratio(part: u32, whole: u32) -> f64 {
-    if whole == 0 { 0.0 } else { f64::from(part) / f64::from(whole) }
+    if whole == 0 {
+        0.0
+    } else {
+        f64::from(part) / f64::from(whole)
+    }
 }
 
 /// Decides when a closed breaker opens. Implemented by [`Consecutive`], [`TimeWindow`] and
@@ -113,7 +117,10 @@ impl Trigger for Consecutive {
     #[inline]
     fn record(&self, outcome: Outcome, _now: Instant) -> bool {
         if outcome.failure {
-            self.failures.fetch_add(1, Ordering::Relaxed).saturating_add(1) >= self.threshold
+            self.failures
+                .fetch_add(1, Ordering::Relaxed)
+                .saturating_add(1)
+                >= self.threshold
         } else {
             // Read first: a success on a healthy breaker then writes nothing (no cache-line
             // ping-pong between threads on the happy path).
@@ -162,7 +169,10 @@ fn check_ratio(name: &'static str, r: f64) -> Result<(), ConfigError> {
 fn check_slow(slow: Option<(Duration, f64)>) -> Result<(), ConfigError> {
     if let Some((threshold, r)) = slow {
         if threshold.is_zero() {
-            return Err(ConfigError::new("slow_call_threshold", "must be greater than 0"));
+            return Err(ConfigError::new(
+                "slow_call_threshold",
+                "must be greater than 0",
+            ));
         }
         check_ratio("slow_call_ratio", r)?;
     }
@@ -222,7 +232,10 @@ impl core::fmt::Debug for TimeWindow {
             .field("failure_ratio", &self.failure_ratio)
             .field("minimum_throughput", &self.minimum_throughput)
             .field("slow", &self.slow)
-            .field("sampling_window", &Duration::from_nanos(self.bucket_nanos * TIME_WINDOW_BUCKETS as u64))
+            .field(
+                "sampling_window",
+                &Duration::from_nanos(self.bucket_nanos * TIME_WINDOW_BUCKETS as u64),
+            )
             .finish()
     }
 }
@@ -257,8 +270,7 @@ impl Trigger for TimeWindow {
             if cur == e || (cur.wrapping_sub(e) as isize > 0 && cur != RESETTING - 1) {
                 break;
             }
-            if b
-                .epoch
+            if b.epoch
                 .compare_exchange(cur, RESETTING, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
             {
@@ -279,7 +291,12 @@ impl Trigger for TimeWindow {
         if !outcome.failure && !outcome.slow {
             return false; // a success cannot raise a ratio
         }
-        trips(&self.stats(now), self.minimum_throughput, self.failure_ratio, self.slow)
+        trips(
+            &self.stats(now),
+            self.minimum_throughput,
+            self.failure_ratio,
+            self.slow,
+        )
     }
 
     fn reset(&self) {
@@ -291,8 +308,7 @@ impl Trigger for TimeWindow {
                     spin_wait();
                     continue;
                 }
-                if b
-                    .epoch
+                if b.epoch
                     .compare_exchange(cur, RESETTING, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
@@ -315,7 +331,9 @@ impl Trigger for TimeWindow {
                 continue; // unused, being recycled, or older than the window
             }
             s.calls = s.calls.saturating_add(b.calls.load(Ordering::Relaxed));
-            s.failures = s.failures.saturating_add(b.failures.load(Ordering::Relaxed));
+            s.failures = s
+                .failures
+                .saturating_add(b.failures.load(Ordering::Relaxed));
             s.slow_calls = s.slow_calls.saturating_add(b.slow.load(Ordering::Relaxed));
         }
         s
@@ -326,13 +344,17 @@ impl BuildTrigger for TimeWindow {
     fn build(s: &TriggerSettings) -> Result<Self, ConfigError> {
         check_ratio("failure_ratio", s.failure_ratio)?;
         if s.sampling_window.is_zero() {
-            return Err(ConfigError::new("sampling_window", "must be greater than 0"));
+            return Err(ConfigError::new(
+                "sampling_window",
+                "must be greater than 0",
+            ));
         }
         if s.minimum_throughput == 0 {
             return Err(ConfigError::new("minimum_throughput", "must be at least 1"));
         }
         check_slow(s.slow_call)?;
-        let bucket_nanos = (saturating_nanos(s.sampling_window) / TIME_WINDOW_BUCKETS as u64).max(1);
+        let bucket_nanos =
+            (saturating_nanos(s.sampling_window) / TIME_WINDOW_BUCKETS as u64).max(1);
         Ok(TimeWindow {
             failure_ratio: s.failure_ratio,
             minimum_throughput: s.minimum_throughput,
@@ -404,7 +426,12 @@ impl<const N: usize> Trigger for CountWindow<N> {
         if !outcome.failure && !outcome.slow {
             return false;
         }
-        trips(&self.stats(_now), self.minimum_throughput, self.failure_ratio, self.slow)
+        trips(
+            &self.stats(_now),
+            self.minimum_throughput,
+            self.failure_ratio,
+            self.slow,
+        )
     }
 
     fn reset(&self) {
@@ -437,14 +464,20 @@ impl<const N: usize> Trigger for CountWindow<N> {
 impl<const N: usize> BuildTrigger for CountWindow<N> {
     fn build(s: &TriggerSettings) -> Result<Self, ConfigError> {
         if N == 0 || N > u32::MAX as usize {
-            return Err(ConfigError::new("count_window", "size must be between 1 and u32::MAX"));
+            return Err(ConfigError::new(
+                "count_window",
+                "size must be between 1 and u32::MAX",
+            ));
         }
         check_ratio("failure_ratio", s.failure_ratio)?;
         if s.minimum_throughput == 0 {
             return Err(ConfigError::new("minimum_throughput", "must be at least 1"));
         }
         if s.minimum_throughput as usize > N {
-            return Err(ConfigError::new("minimum_throughput", "must not exceed the window size"));
+            return Err(ConfigError::new(
+                "minimum_throughput",
+                "must not exceed the window size",
+            ));
         }
         check_slow(s.slow_call)?;
         Ok(CountWindow {
