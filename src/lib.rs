@@ -78,6 +78,11 @@ pub mod circuit_breaker {
         do_over_core::circuit_breaker::CircuitBreaker<do_over_tokio::TokioTimer, S, P, B, L>;
 }
 
+/// One policy per key with a bound on memory: [`Keyed`](keyed::Keyed).
+pub mod keyed {
+    pub use do_over_core::keyed::*;
+}
+
 /// Timeouts. See [`do_over_core::timeout`] for the exact semantics.
 pub mod timeout {
     pub use do_over_core::timeout::TimeoutFuture;

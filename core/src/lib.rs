@@ -31,7 +31,7 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `alloc` | reserved for policies that need an allocator (keyed registries) |
+//! | `alloc` | [`keyed::Keyed`]: one policy per key (per-endpoint breakers, per-client limiters) |
 //! | `std` | `FromRejection` for `std::io::Error` and boxed errors; OS-seeded jitter by default |
 #![no_std]
 #![deny(missing_docs)]
@@ -45,6 +45,8 @@ extern crate std;
 
 pub mod circuit_breaker;
 pub mod error;
+#[cfg(feature = "alloc")]
+pub mod keyed;
 pub mod policy;
 pub mod random;
 pub mod retry;

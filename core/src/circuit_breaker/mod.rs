@@ -68,14 +68,13 @@
 //! ```
 
 mod future;
-#[cfg(feature = "alloc")]
-mod keyed;
 mod state;
 mod trigger;
 
 pub use future::BreakerFuture;
+/// One breaker per key, bounded by capacity with least-recently-used eviction (`alloc`).
 #[cfg(feature = "alloc")]
-pub use keyed::KeyedCircuitBreaker;
+pub type KeyedCircuitBreaker<K, B, M> = crate::keyed::Keyed<K, B, M>;
 pub use trigger::{
     BuildTrigger, Consecutive, CountWindow, Outcome, TIME_WINDOW_BUCKETS, TimeWindow, Trigger,
     TriggerSettings, WindowStats,

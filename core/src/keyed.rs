@@ -1,27 +1,28 @@
-//! One breaker per key (endpoint, tenant, shard), with a bound on how many are kept.
+//! One policy per key (endpoint, tenant, shard), with a bound on how many are kept.
 
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 
 use crate::sync::SpinLock;
 
-/// A registry of circuit breakers, one per key, created on first use and bounded to
-/// `capacity` keys: when a new key arrives and the registry is full, the least recently used
-/// key is evicted (its breaker lives on for callers still holding it, and a later call for
-/// that key starts a fresh one).
+/// A registry of policies — circuit breakers, rate limiters — one per key, created on first
+/// use and bounded to `capacity` keys: when a new key arrives and the registry is full, the
+/// least recently used key is evicted (its policy lives on for callers still holding it, and
+/// a later call for that key starts a fresh one). Needs the `alloc` feature.
 ///
 /// Lookups take a short spin lock around a `BTreeMap` (no allocation for a known key; one
-/// for a new key). The breakers themselves stay lock-free.
+/// for a new key). The policies themselves stay lock-free.
 ///
 /// ```
 /// use core::time::Duration;
-/// use do_over_core::circuit_breaker::{CircuitBreaker, CircuitState, KeyedCircuitBreaker};
+/// use do_over_core::circuit_breaker::{CircuitBreaker, CircuitState};
+/// use do_over_core::keyed::Keyed;
 /// use do_over_core::error::DoOverError;
 /// use do_over_core::policy::Policy;
 /// use do_over_core::time::ManualClock;
 ///
 /// let clock = ManualClock::new();
-/// let breakers = KeyedCircuitBreaker::new(1000, || {
+/// let breakers = Keyed::new(1000, || {
 ///     CircuitBreaker::new_with_timer(1, Duration::from_secs(10), &clock)
 /// });
 /// let b = breakers.get(&"payments.internal");
@@ -29,7 +30,7 @@ use crate::sync::SpinLock;
 /// assert_eq!(breakers.get(&"payments.internal").state(), CircuitState::Open);
 /// assert_eq!(breakers.get(&"search.internal").state(), CircuitState::Closed);
 /// ```
-pub struct KeyedCircuitBreaker<K, B, M> {
+pub struct Keyed<K, B, M> {
     make: M,
     capacity: usize,
     inner: SpinLock<Registry<K, B>>,
@@ -40,8 +41,8 @@ struct Registry<K, B> {
     entries: BTreeMap<K, (Arc<B>, u64)>,
 }
 
-impl<K: Ord + Clone, B, M: Fn() -> B> KeyedCircuitBreaker<K, B, M> {
-    /// A registry keeping at most `capacity` keys, creating breakers with `make`.
+impl<K: Ord + Clone, B, M: Fn() -> B> Keyed<K, B, M> {
+    /// A registry keeping at most `capacity` keys, creating policies with `make`.
     ///
     /// # Panics
     /// If `capacity` is 0.
@@ -49,9 +50,9 @@ impl<K: Ord + Clone, B, M: Fn() -> B> KeyedCircuitBreaker<K, B, M> {
     pub fn new(capacity: usize, make: M) -> Self {
         assert!(
             capacity > 0,
-            "KeyedCircuitBreaker::new: invalid `capacity`: must be at least 1"
+            "Keyed::new: invalid `capacity`: must be at least 1"
         );
-        KeyedCircuitBreaker {
+        Keyed {
             make,
             capacity,
             inner: SpinLock::new(Registry {
@@ -61,7 +62,7 @@ impl<K: Ord + Clone, B, M: Fn() -> B> KeyedCircuitBreaker<K, B, M> {
         }
     }
 
-    /// The breaker for `key`, created if absent (evicting the least recently used key when
+    /// The policy for `key`, created if absent (evicting the least recently used key when
     /// full).
     pub fn get(&self, key: &K) -> Arc<B> {
         {
@@ -96,7 +97,7 @@ impl<K: Ord + Clone, B, M: Fn() -> B> KeyedCircuitBreaker<K, B, M> {
         fresh
     }
 
-    /// Forgets `key`'s breaker.
+    /// Forgets `key`'s policy.
     pub fn remove(&self, key: &K) -> Option<Arc<B>> {
         self.inner.lock().entries.remove(key).map(|(b, _)| b)
     }
@@ -117,9 +118,9 @@ impl<K: Ord + Clone, B, M: Fn() -> B> KeyedCircuitBreaker<K, B, M> {
     }
 }
 
-impl<K, B, M> core::fmt::Debug for KeyedCircuitBreaker<K, B, M> {
+impl<K, B, M> core::fmt::Debug for Keyed<K, B, M> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("KeyedCircuitBreaker")
+        f.debug_struct("Keyed")
             .field("capacity", &self.capacity)
             .field("len", &self.inner.lock().entries.len())
             .finish_non_exhaustive()
@@ -134,7 +135,7 @@ mod tests {
     #[test]
     fn evicts_the_least_recently_used_key_when_full() {
         let made = AtomicU32::new(0);
-        let reg = KeyedCircuitBreaker::new(2, || made.fetch_add(1, Ordering::SeqCst));
+        let reg = Keyed::new(2, || made.fetch_add(1, Ordering::SeqCst));
         assert_eq!(*reg.get(&"a"), 0);
         assert_eq!(*reg.get(&"b"), 1);
         assert_eq!(*reg.get(&"a"), 0); // a is now more recent than b
