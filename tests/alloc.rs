@@ -172,9 +172,17 @@ fn circuit_breaker_in_every_state_allocates_nothing() {
     let (n, out) = count_on_manual(&clock, || breaker.execute(bad));
     assert_eq!((n, out), (0, Err(DoOverError::Inner(0))), "closed, failure");
     let (n, out) = count_on_manual(&clock, || breaker.execute(bad));
-    assert_eq!((n, out), (0, Err(DoOverError::Inner(0))), "closed, failure that opens");
+    assert_eq!(
+        (n, out),
+        (0, Err(DoOverError::Inner(0))),
+        "closed, failure that opens"
+    );
     let (n, out) = count_on_manual(&clock, || breaker.execute(bad));
-    assert_eq!((n, out), (0, Err(DoOverError::CircuitOpen)), "open, rejected");
+    assert_eq!(
+        (n, out),
+        (0, Err(DoOverError::CircuitOpen)),
+        "open, rejected"
+    );
     clock.advance(Duration::from_secs(1));
     let (n, out) = count_on_manual(&clock, || breaker.execute(ok));
     assert_eq!((n, out), (0, Ok(1)), "half-open probe that closes");

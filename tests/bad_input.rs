@@ -115,13 +115,17 @@ mod circuit_breaker {
     use do_over::circuit_breaker::CircuitBreaker;
 
     #[test]
-    #[should_panic(expected = "CircuitBreaker::new: invalid `failure_threshold`: must be at least 1")]
+    #[should_panic(
+        expected = "CircuitBreaker::new: invalid `failure_threshold`: must be at least 1"
+    )]
     fn zero_threshold_panics() {
         let _ = CircuitBreaker::new(0, Duration::from_secs(1));
     }
 
     #[test]
-    #[should_panic(expected = "CircuitBreaker::new: invalid `reset_timeout`: must be greater than 0")]
+    #[should_panic(
+        expected = "CircuitBreaker::new: invalid `reset_timeout`: must be greater than 0"
+    )]
     fn zero_reset_timeout_panics() {
         let _ = CircuitBreaker::new(3, Duration::ZERO);
     }
@@ -131,22 +135,89 @@ mod circuit_breaker {
         let s = Duration::from_secs(1);
         let field = |r: Result<(), do_over::error::ConfigError>| r.unwrap_err().parameter();
         let b = CircuitBreaker::builder;
-        assert_eq!(field(b().failure_ratio(0.0, s, 10).build().map(drop)), "failure_ratio");
-        assert_eq!(field(b().failure_ratio(1.01, s, 10).build().map(drop)), "failure_ratio");
-        assert_eq!(field(b().failure_ratio(f64::NAN, s, 10).build().map(drop)), "failure_ratio");
-        assert_eq!(field(b().failure_ratio(0.5, Duration::ZERO, 10).build().map(drop)), "sampling_window");
-        assert_eq!(field(b().failure_ratio(0.5, s, 0).build().map(drop)), "minimum_throughput");
-        assert_eq!(field(b().count_window::<5>(0.5, 6).build().map(drop)), "minimum_throughput");
-        assert_eq!(field(b().count_window::<0>(0.5, 1).build().map(drop)), "count_window");
-        assert_eq!(field(b().count_window::<5>(0.5, 2).slow_calls(Duration::ZERO, 0.5).build().map(drop)), "slow_call_threshold");
-        assert_eq!(field(b().count_window::<5>(0.5, 2).slow_calls(s, 2.0).build().map(drop)), "slow_call_ratio");
-        assert_eq!(field(b().slow_calls(s, 0.5).build().map(drop)), "slow_call_ratio");
-        assert_eq!(field(b().consecutive_failures(0).build().map(drop)), "failure_threshold");
-        assert_eq!(field(b().break_duration(Duration::ZERO).build().map(drop)), "break_duration");
-        assert_eq!(field(b().exponential_break(s, 0.5, s).build().map(drop)), "break_factor");
-        assert_eq!(field(b().exponential_break(s, 2.0, Duration::from_millis(1)).build().map(drop)), "max_break");
-        assert_eq!(field(b().half_open_probes(0).build().map(drop)), "half_open_probes");
-        assert_eq!(field(b().half_open_probes(256).build().map(drop)), "half_open_probes");
-        assert!(b().half_open_probes(255).failure_ratio(1.0, s, 1).build().is_ok());
+        assert_eq!(
+            field(b().failure_ratio(0.0, s, 10).build().map(drop)),
+            "failure_ratio"
+        );
+        assert_eq!(
+            field(b().failure_ratio(1.01, s, 10).build().map(drop)),
+            "failure_ratio"
+        );
+        assert_eq!(
+            field(b().failure_ratio(f64::NAN, s, 10).build().map(drop)),
+            "failure_ratio"
+        );
+        assert_eq!(
+            field(b().failure_ratio(0.5, Duration::ZERO, 10).build().map(drop)),
+            "sampling_window"
+        );
+        assert_eq!(
+            field(b().failure_ratio(0.5, s, 0).build().map(drop)),
+            "minimum_throughput"
+        );
+        assert_eq!(
+            field(b().count_window::<5>(0.5, 6).build().map(drop)),
+            "minimum_throughput"
+        );
+        assert_eq!(
+            field(b().count_window::<0>(0.5, 1).build().map(drop)),
+            "count_window"
+        );
+        assert_eq!(
+            field(
+                b().count_window::<5>(0.5, 2)
+                    .slow_calls(Duration::ZERO, 0.5)
+                    .build()
+                    .map(drop)
+            ),
+            "slow_call_threshold"
+        );
+        assert_eq!(
+            field(
+                b().count_window::<5>(0.5, 2)
+                    .slow_calls(s, 2.0)
+                    .build()
+                    .map(drop)
+            ),
+            "slow_call_ratio"
+        );
+        assert_eq!(
+            field(b().slow_calls(s, 0.5).build().map(drop)),
+            "slow_call_ratio"
+        );
+        assert_eq!(
+            field(b().consecutive_failures(0).build().map(drop)),
+            "failure_threshold"
+        );
+        assert_eq!(
+            field(b().break_duration(Duration::ZERO).build().map(drop)),
+            "break_duration"
+        );
+        assert_eq!(
+            field(b().exponential_break(s, 0.5, s).build().map(drop)),
+            "break_factor"
+        );
+        assert_eq!(
+            field(
+                b().exponential_break(s, 2.0, Duration::from_millis(1))
+                    .build()
+                    .map(drop)
+            ),
+            "max_break"
+        );
+        assert_eq!(
+            field(b().half_open_probes(0).build().map(drop)),
+            "half_open_probes"
+        );
+        assert_eq!(
+            field(b().half_open_probes(256).build().map(drop)),
+            "half_open_probes"
+        );
+        assert!(
+            b().half_open_probes(255)
+                .failure_ratio(1.0, s, 1)
+                .build()
+                .is_ok()
+        );
     }
 }

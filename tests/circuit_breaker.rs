@@ -6,9 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use do_over::circuit_breaker::{
-    CircuitBreaker, CircuitState, ExcludeRejections, Transition,
-};
+use do_over::circuit_breaker::{CircuitBreaker, CircuitState, ExcludeRejections, Transition};
 use do_over::error::DoOverError;
 use do_over::policy::Policy;
 use do_over::retry::RetryPolicy;
@@ -20,7 +18,8 @@ type E = DoOverError<&'static str>;
 const S: Duration = Duration::from_secs(1);
 
 async fn fail<P: Policy<E>>(p: &P) -> Result<(), E> {
-    p.execute(|| async { Err(DoOverError::Inner("down")) }).await
+    p.execute(|| async { Err(DoOverError::Inner("down")) })
+        .await
 }
 
 async fn succeed<P: Policy<E>>(p: &P) -> Result<(), E> {
@@ -56,10 +55,15 @@ async fn open_rejects_without_running_the_operation_and_tells_when_to_retry() {
     let err = out.unwrap_err();
     assert_eq!(ran.load(Ordering::SeqCst), 0);
     assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
-    let rejection = err.get_ref().unwrap().downcast_ref::<do_over::error::Rejection>();
+    let rejection = err
+        .get_ref()
+        .unwrap()
+        .downcast_ref::<do_over::error::Rejection>();
     assert_eq!(
         rejection,
-        Some(&do_over::error::Rejection::CircuitOpen { retry_after: 20 * S })
+        Some(&do_over::error::Rejection::CircuitOpen {
+            retry_after: 20 * S
+        })
     );
     assert_eq!(breaker.retry_after(), Some(20 * S));
     assert_eq!(fail(&breaker).await, Err(DoOverError::CircuitOpen));
@@ -195,7 +199,11 @@ async fn half_open_with_several_probes_needs_all_of_them_to_succeed() {
     fail(&*breaker).await.unwrap_err();
     advance(S).await;
     succeed(&*breaker).await.unwrap();
-    assert_eq!(breaker.state(), CircuitState::HalfOpen, "one of two probes done");
+    assert_eq!(
+        breaker.state(),
+        CircuitState::HalfOpen,
+        "one of two probes done"
+    );
     succeed(&*breaker).await.unwrap();
     assert_eq!(breaker.state(), CircuitState::Closed);
 }
@@ -206,7 +214,10 @@ async fn the_failure_predicate_decides_and_other_errors_count_as_success() {
         .failure_if(|e: &io::Error| e.kind() != io::ErrorKind::NotFound);
     let call = |kind| {
         let b = &breaker;
-        async move { b.execute(|| async { Err::<(), _>(io::Error::from(kind)) }).await }
+        async move {
+            b.execute(|| async { Err::<(), _>(io::Error::from(kind)) })
+                .await
+        }
     };
     call(io::ErrorKind::ConnectionReset).await.unwrap_err();
     call(io::ErrorKind::NotFound).await.unwrap_err(); // a success: resets the count
@@ -269,9 +280,17 @@ async fn failure_ratio_over_a_time_window_respects_minimum_throughput() {
     fail(&breaker).await.unwrap_err();
     fail(&breaker).await.unwrap_err();
     fail(&breaker).await.unwrap_err();
-    assert_eq!(breaker.state(), CircuitState::Closed, "3 calls < minimum throughput 4");
+    assert_eq!(
+        breaker.state(),
+        CircuitState::Closed,
+        "3 calls < minimum throughput 4"
+    );
     succeed(&breaker).await.unwrap();
-    assert_eq!(breaker.state(), CircuitState::Closed, "a success never opens");
+    assert_eq!(
+        breaker.state(),
+        CircuitState::Closed,
+        "a success never opens"
+    );
     fail(&breaker).await.unwrap_err();
     assert_eq!(breaker.state(), CircuitState::Open, "4 of 5 failed");
 }
@@ -288,7 +307,11 @@ async fn old_outcomes_slide_out_of_the_time_window() {
     succeed(&breaker).await.unwrap();
     fail(&breaker).await.unwrap_err();
     assert_eq!(breaker.metrics().stats.calls, 3);
-    assert_eq!(breaker.state(), CircuitState::Closed, "1 of 3 in the window");
+    assert_eq!(
+        breaker.state(),
+        CircuitState::Closed,
+        "1 of 3 in the window"
+    );
     fail(&breaker).await.unwrap_err();
     assert_eq!(breaker.state(), CircuitState::Open, "2 of 4");
 }
@@ -329,7 +352,10 @@ async fn slow_calls_count_toward_the_slow_call_ratio() {
     succeed(&breaker).await.unwrap();
     breaker.execute(slow_ok).await.unwrap();
     let m = breaker.metrics();
-    assert_eq!((m.stats.calls, m.stats.slow_calls, m.state), (3, 2, CircuitState::Open));
+    assert_eq!(
+        (m.stats.calls, m.stats.slow_calls, m.state),
+        (3, 2, CircuitState::Open)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -416,13 +442,23 @@ async fn reference_breaker_example() {
     }
     let mut log = Vec::new();
     for _ in 0..6 {
-        match breaker.execute(|| async { external_service_call().await }).await {
+        match breaker
+            .execute(|| async { external_service_call().await })
+            .await
+        {
             Ok(result) => log.push(format!("Success: {result:?}")),
-            Err(DoOverError::CircuitOpen) => log.push("Circuit is open, not calling service".to_string()),
+            Err(DoOverError::CircuitOpen) => {
+                log.push("Circuit is open, not calling service".to_string())
+            }
             Err(e) => log.push(format!("Service error: {e:?}")),
         }
     }
-    assert_eq!(log.iter().filter(|l| l.starts_with("Service error")).count(), 5);
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.starts_with("Service error"))
+            .count(),
+        5
+    );
     assert_eq!(log[5], "Circuit is open, not calling service");
 }
 
@@ -430,7 +466,10 @@ async fn reference_breaker_example() {
 async fn breaker_in_a_full_stack_inside_tokio_spawn() {
     let policy = Arc::new(Wrap::new(
         CircuitBreaker::new(5, 30 * S),
-        Wrap::new(RetryPolicy::exponential(3, Duration::from_millis(100), 2.0), TimeoutPolicy::new(10 * S)),
+        Wrap::new(
+            RetryPolicy::exponential(3, Duration::from_millis(100), 2.0),
+            TimeoutPolicy::new(10 * S),
+        ),
     ));
     let calls = Arc::new(AtomicU32::new(0));
     let (p, c) = (policy.clone(), calls.clone());
@@ -438,7 +477,11 @@ async fn breaker_in_a_full_stack_inside_tokio_spawn() {
         p.execute(|| {
             let c = c.clone();
             async move {
-                if c.fetch_add(1, Ordering::SeqCst) < 2 { Err(DoOverError::Inner("flaky")) } else { Ok(7) }
+                if c.fetch_add(1, Ordering::SeqCst) < 2 {
+                    Err(DoOverError::Inner("flaky"))
+                } else {
+                    Ok(7)
+                }
             }
         })
         .await
