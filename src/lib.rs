@@ -55,6 +55,16 @@ pub mod retry {
     > = do_over_core::retry::RetryPolicy<do_over_tokio::TokioTimer, P, D, O, R>;
 }
 
+/// Bulkhead isolation. See [`do_over_core::bulkhead`] for the exact semantics.
+pub mod bulkhead {
+    pub use do_over_core::bulkhead::BulkheadFuture;
+
+    /// The bulkhead on the Tokio timer: `Bulkhead::new(max_concurrent)`,
+    /// `.with_queue_timeout(d)`, `.with_max_queued(k)`.
+    #[cfg(feature = "tokio")]
+    pub type Bulkhead = do_over_core::bulkhead::Bulkhead<do_over_tokio::TokioTimer>;
+}
+
 /// Circuit breaker. See [`do_over_core::circuit_breaker`] for the exact semantics.
 pub mod circuit_breaker {
     pub use do_over_core::circuit_breaker::{
@@ -99,6 +109,8 @@ pub mod wrap {
 
 /// The names most code needs: `use do_over::prelude::*;`.
 pub mod prelude {
+    #[cfg(feature = "tokio")]
+    pub use crate::bulkhead::Bulkhead;
     #[cfg(feature = "tokio")]
     pub use crate::circuit_breaker::CircuitBreaker;
     pub use crate::circuit_breaker::CircuitState;

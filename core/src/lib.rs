@@ -43,6 +43,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod error;
 #[cfg(feature = "alloc")]
@@ -57,6 +58,7 @@ pub mod wrap;
 
 /// The names most code needs: `use do_over_core::prelude::*;`.
 pub mod prelude {
+    pub use crate::bulkhead::Bulkhead;
     pub use crate::circuit_breaker::{CircuitBreaker, CircuitState};
     pub use crate::error::{DoOverError, FromRejection, Rejection};
     pub use crate::policy::{LocalPolicy, Policy};

@@ -174,3 +174,58 @@ fn local_policy_runs_non_send_operations() {
     assert_eq!(out, Ok(3));
     assert_eq!(*log.borrow(), [0, 5, 10]);
 }
+
+mod bulkhead {
+    use super::*;
+    use do_over_core::bulkhead::Bulkhead;
+
+    type E = DoOverError<()>;
+
+    #[test]
+    fn a_granted_waiter_dropped_before_running_hands_its_slot_to_the_next() {
+        let clock = ManualClock::new();
+        let timer = &clock;
+        let b = Bulkhead::new_with_timer(1, &clock).with_queue_timeout(Duration::from_secs(10));
+        let a_ran = AtomicU32::new(0);
+        let mut holder = pin!(b.execute(|| async {
+            timer.sleep(10 * MS).await;
+            Ok::<_, E>(0)
+        }));
+        let mut a = Box::pin(b.execute(|| async {
+            a_ran.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, E>(1)
+        }));
+        let mut c = pin!(b.execute(|| async { Ok::<_, E>(2) }));
+        assert!(poll_once(holder.as_mut()).is_pending());
+        assert!(poll_once(a.as_mut()).is_pending());
+        assert!(poll_once(c.as_mut()).is_pending());
+        assert_eq!((b.in_flight(), b.queued()), (1, 2));
+
+        clock.advance(10 * MS);
+        assert_eq!(poll_once(holder.as_mut()), Poll::Ready(Ok(0)));
+        // The slot went to A (first in line); A is dropped before it is polled again.
+        assert_eq!(b.queued(), 1);
+        drop(a);
+        assert_eq!(a_ran.load(Ordering::SeqCst), 0);
+        assert_eq!(poll_once(c.as_mut()), Poll::Ready(Ok(2)), "C got A's slot");
+        assert_eq!((b.in_flight(), b.queued()), (0, 0));
+    }
+
+    #[test]
+    fn a_slot_granted_at_the_deadline_is_used_not_lost() {
+        let clock = ManualClock::new();
+        let timer = &clock;
+        let b = Bulkhead::new_with_timer(1, &clock).with_queue_timeout(10 * MS);
+        let mut holder = pin!(b.execute(|| async {
+            timer.sleep(10 * MS).await;
+            Ok::<_, E>(0)
+        }));
+        let mut w = pin!(b.execute(|| async { Ok::<_, E>(1) }));
+        assert!(poll_once(holder.as_mut()).is_pending());
+        assert!(poll_once(w.as_mut()).is_pending());
+        clock.advance(10 * MS); // the holder finishes and the waiter's deadline passes
+        assert_eq!(poll_once(holder.as_mut()), Poll::Ready(Ok(0)));
+        assert_eq!(poll_once(w.as_mut()), Poll::Ready(Ok(1)));
+        assert_eq!(b.available(), 1);
+    }
+}

@@ -5,8 +5,10 @@
 //! when built with `--cfg loom`.
 
 mod spin;
+mod wait_list;
 
 pub(crate) use spin::SpinLock;
+pub(crate) use wait_list::{List, Node};
 
 pub(crate) mod atomic {
     #[cfg(loom)]

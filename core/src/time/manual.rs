@@ -4,12 +4,11 @@ use core::cell::UnsafeCell;
 use core::future::Future;
 use core::marker::PhantomPinned;
 use core::pin::Pin;
-use core::ptr;
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
 use super::{Clock, Instant, Timer, saturating_nanos};
-use crate::sync::SpinLock;
+use crate::sync::{List, Node, SpinLock};
 
 /// A manually driven clock for deterministic tests, usable without `std` or an allocator.
 ///
@@ -40,59 +39,12 @@ pub struct ManualClock {
 
 struct State {
     now: u64,
-    head: *mut Waiter,
-    len: usize,
+    sleepers: List<Sleeper>,
 }
 
-// SAFETY: the raw pointers are only dereferenced while the clock's lock is held, and every
-// waiter they point to unlinks itself (under the lock) before its memory goes away.
-unsafe impl Send for State {}
-
-struct Waiter {
+struct Sleeper {
     deadline: u64,
     waker: Option<Waker>,
-    prev: *mut Waiter,
-    next: *mut Waiter,
-    linked: bool,
-}
-
-impl State {
-    /// # Safety
-    /// `w` is valid, pinned, not linked, and the lock is held.
-    unsafe fn push(&mut self, w: *mut Waiter) {
-        // SAFETY: per the contract, `w` and the current head are valid under the lock.
-        unsafe {
-            (*w).prev = ptr::null_mut();
-            (*w).next = self.head;
-            if !self.head.is_null() {
-                (*self.head).prev = w;
-            }
-            (*w).linked = true;
-        }
-        self.head = w;
-        self.len += 1;
-    }
-
-    /// # Safety
-    /// `w` is valid and linked into this list, and the lock is held.
-    unsafe fn unlink(&mut self, w: *mut Waiter) {
-        // SAFETY: per the contract, `w` and its neighbours are valid under the lock.
-        unsafe {
-            let (prev, next) = ((*w).prev, (*w).next);
-            if prev.is_null() {
-                self.head = next;
-            } else {
-                (*prev).next = next;
-            }
-            if !next.is_null() {
-                (*next).prev = prev;
-            }
-            (*w).prev = ptr::null_mut();
-            (*w).next = ptr::null_mut();
-            (*w).linked = false;
-        }
-        self.len -= 1;
-    }
 }
 
 impl Default for ManualClock {
@@ -106,7 +58,7 @@ impl core::fmt::Debug for ManualClock {
         let st = self.state.lock();
         f.debug_struct("ManualClock")
             .field("now", &Instant::from_nanos(st.now))
-            .field("pending_sleeps", &st.len)
+            .field("pending_sleeps", &st.sleepers.len())
             .finish()
     }
 }
@@ -119,8 +71,7 @@ impl ManualClock {
         ManualClock {
             state: SpinLock::new(State {
                 now: 0,
-                head: ptr::null_mut(),
-                len: 0,
+                sleepers: List::new(),
             }),
         }
     }
@@ -147,17 +98,17 @@ impl ManualClock {
 
     /// How many sleeps are registered and not yet due.
     pub fn pending_sleeps(&self) -> usize {
-        self.state.lock().len
+        self.state.lock().sleepers.len()
     }
 
     /// The earliest deadline among the registered sleeps.
     pub fn next_deadline(&self) -> Option<Instant> {
         let st = self.state.lock();
-        let mut cur = st.head;
+        let mut cur = st.sleepers.head();
         let mut earliest: Option<u64> = None;
         while !cur.is_null() {
-            // SAFETY: linked waiters are valid while the lock is held.
-            let (deadline, next) = unsafe { ((*cur).deadline, (*cur).next) };
+            // SAFETY: linked sleepers are valid while the lock is held.
+            let (deadline, next) = unsafe { ((*cur).value.deadline, List::next(cur)) };
             earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
             cur = next;
         }
@@ -194,14 +145,14 @@ impl ManualClock {
             {
                 let mut st = self.state.lock();
                 let now = st.now;
-                let mut cur = st.head;
+                let mut cur = st.sleepers.head();
                 while !cur.is_null() && taken < WAKE_BATCH {
-                    // SAFETY: linked waiters are valid while the lock is held.
+                    // SAFETY: linked sleepers are valid while the lock is held.
                     unsafe {
-                        let next = (*cur).next;
-                        if (*cur).deadline <= now {
-                            st.unlink(cur);
-                            batch[taken] = (*cur).waker.take();
+                        let next = List::next(cur);
+                        if (*cur).value.deadline <= now {
+                            st.sleepers.remove(cur);
+                            batch[taken] = (*cur).value.waker.take();
                             taken += 1;
                         }
                         cur = next;
@@ -234,13 +185,10 @@ impl<'a> Timer for &'a ManualClock {
         ManualSleep {
             clock: self,
             deadline: deadline.as_nanos(),
-            waiter: UnsafeCell::new(Waiter {
+            node: UnsafeCell::new(Node::new(Sleeper {
                 deadline: deadline.as_nanos(),
                 waker: None,
-                prev: ptr::null_mut(),
-                next: ptr::null_mut(),
-                linked: false,
-            }),
+            })),
             _pinned: PhantomPinned,
         }
     }
@@ -251,11 +199,11 @@ impl<'a> Timer for &'a ManualClock {
 pub struct ManualSleep<'a> {
     clock: &'a ManualClock,
     deadline: u64,
-    waiter: UnsafeCell<Waiter>,
+    node: UnsafeCell<Node<Sleeper>>,
     _pinned: PhantomPinned,
 }
 
-// SAFETY: `waiter` is only accessed with the clock's lock held, from whichever thread.
+// SAFETY: `node` is only accessed with the clock's lock held, from whichever thread.
 unsafe impl Send for ManualSleep<'_> {}
 // SAFETY: as above; `&ManualSleep` exposes nothing else that is not `Sync`.
 unsafe impl Sync for ManualSleep<'_> {}
@@ -272,22 +220,22 @@ impl Future for ManualSleep<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this: &Self = self.into_ref().get_ref();
-        let w = this.waiter.get();
+        let n = this.node.get();
         let mut st = this.clock.state.lock();
-        // SAFETY: `w` lives in this pinned future and is only touched under the lock.
+        // SAFETY: `n` lives in this pinned future and is only touched under the lock.
         unsafe {
             if st.now >= this.deadline {
-                if (*w).linked {
-                    st.unlink(w);
+                if (*n).is_linked() {
+                    st.sleepers.remove(n);
                 }
                 return Poll::Ready(());
             }
-            match &mut (*w).waker {
+            match &mut (*n).value.waker {
                 Some(old) if old.will_wake(cx.waker()) => {}
                 slot => *slot = Some(cx.waker().clone()),
             }
-            if !(*w).linked {
-                st.push(w);
+            if !(*n).is_linked() {
+                st.sleepers.push_back(n);
             }
         }
         Poll::Pending
@@ -296,15 +244,15 @@ impl Future for ManualSleep<'_> {
 
 impl Drop for ManualSleep<'_> {
     fn drop(&mut self) {
-        let w = self.waiter.get();
+        let n = self.node.get();
         let waker = {
             let mut st = self.clock.state.lock();
-            // SAFETY: under the lock; if linked, `w` is in the clock's list.
+            // SAFETY: under the lock; if linked, `n` is in the clock's list.
             unsafe {
-                if (*w).linked {
-                    st.unlink(w);
+                if (*n).is_linked() {
+                    st.sleepers.remove(n);
                 }
-                (*w).waker.take()
+                (*n).value.waker.take()
             }
         };
         drop(waker);
