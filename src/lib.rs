@@ -93,6 +93,16 @@ pub mod keyed {
     pub use do_over_core::keyed::*;
 }
 
+/// Rate limiting (GCRA). See [`do_over_core::rate_limit`] for the exact semantics.
+pub mod rate_limit {
+    pub use do_over_core::rate_limit::KeyedRateLimiter;
+    pub use do_over_core::rate_limit::RateLimitFuture;
+
+    /// The rate limiter on the Tokio timer: `RateLimiter::new(capacity, interval)`.
+    #[cfg(feature = "tokio")]
+    pub type RateLimiter = do_over_core::rate_limit::RateLimiter<do_over_tokio::TokioTimer>;
+}
+
 /// Timeouts. See [`do_over_core::timeout`] for the exact semantics.
 pub mod timeout {
     pub use do_over_core::timeout::TimeoutFuture;
@@ -116,6 +126,8 @@ pub mod prelude {
     pub use crate::circuit_breaker::CircuitState;
     pub use crate::error::{DoOverError, FromRejection, Rejection};
     pub use crate::policy::{LocalPolicy, Policy};
+    #[cfg(feature = "tokio")]
+    pub use crate::rate_limit::RateLimiter;
     #[cfg(feature = "tokio")]
     pub use crate::retry::RetryPolicy;
     #[cfg(feature = "tokio")]

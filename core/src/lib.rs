@@ -50,6 +50,7 @@ pub mod error;
 pub mod keyed;
 pub mod policy;
 pub mod random;
+pub mod rate_limit;
 pub mod retry;
 pub(crate) mod sync;
 pub mod time;
@@ -62,6 +63,7 @@ pub mod prelude {
     pub use crate::circuit_breaker::{CircuitBreaker, CircuitState};
     pub use crate::error::{DoOverError, FromRejection, Rejection};
     pub use crate::policy::{LocalPolicy, Policy};
+    pub use crate::rate_limit::RateLimiter;
     pub use crate::retry::RetryPolicy;
     pub use crate::time::{Clock, Instant, Timer};
     pub use crate::timeout::TimeoutPolicy;
