@@ -199,3 +199,98 @@ fn circuit_breaker_in_every_state_allocates_nothing() {
     let (n, out) = count_on_manual(&clock, || stack.execute(bad));
     assert_eq!((n, out), (0, Err(DoOverError::Inner(0))));
 }
+
+#[test]
+fn bulkhead_and_rate_limiter_allocate_nothing_even_when_waiting() {
+    use do_over::core::bulkhead::Bulkhead;
+    use do_over::core::rate_limit::RateLimiter;
+    let clock = ManualClock::new();
+    let timer = &clock;
+    let bulkhead = Bulkhead::new_with_timer(1, &clock).with_queue_timeout(Duration::from_secs(1));
+    let limiter = RateLimiter::new_with_timer(1, Duration::from_millis(10), &clock)
+        .with_max_wait(Duration::from_secs(1));
+    let ok = || async { Ok::<_, E>(1) };
+    let (n, out) = count_on_manual(&clock, || bulkhead.execute(ok));
+    assert_eq!((n, out), (0, Ok(1)), "bulkhead, free slot");
+    let (n, out) = count_on_manual(&clock, || limiter.execute(ok));
+    assert_eq!((n, out), (0, Ok(1)), "limiter, token available");
+    let (n, out) = count_on_manual(&clock, || limiter.execute(ok));
+    assert_eq!(
+        (n, out),
+        (0, Ok(1)),
+        "limiter, waits for its reserved token"
+    );
+
+    // A queued bulkhead call: one holds the slot, the other waits in the intrusive queue.
+    let before = allocations();
+    let both = clock.run(async {
+        let holder = bulkhead.execute(|| async {
+            timer.sleep(Duration::from_millis(5)).await;
+            Ok::<_, E>(1)
+        });
+        let waiter = bulkhead.execute(ok);
+        join(holder, waiter).await
+    });
+    assert_eq!(
+        (allocations() - before, both),
+        (0, (Ok(1), Ok(1))),
+        "bulkhead, queued"
+    );
+
+    let reject = RateLimiter::new_with_timer(1, Duration::from_secs(1), &clock);
+    let _ = count_on_manual(&clock, || reject.execute(ok));
+    let (n, out) = count_on_manual(&clock, || reject.execute(ok));
+    assert_eq!(n, 0, "limiter, rejected");
+    assert!(matches!(out, Err(DoOverError::RateLimited { .. })));
+}
+
+#[test]
+fn the_full_reference_stack_allocates_nothing() {
+    use do_over::core::bulkhead::Bulkhead;
+    let clock = ManualClock::new();
+    let stack = Wrap::new(
+        Bulkhead::new_with_timer(10, &clock),
+        Wrap::new(
+            CircuitBreaker::new(5, Duration::from_secs(30)).with_timer(&clock),
+            Wrap::new(
+                RetryPolicy::exponential(3, Duration::from_millis(100), 2.0).with_timer(&clock),
+                TimeoutPolicy::new(Duration::from_secs(10)).with_timer(&clock),
+            ),
+        ),
+    );
+    let calls = AtomicU32::new(0);
+    let (n, out) = count_on_manual(&clock, || {
+        stack.execute(|| async {
+            if calls.fetch_add(1, Ordering::Relaxed) < 2 {
+                Err(DoOverError::Inner(0))
+            } else {
+                Ok(2)
+            }
+        })
+    });
+    assert_eq!((n, out), (0, Ok(2)));
+}
+
+/// Polls two futures to completion together (a tiny allocation-free `join`).
+async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(move |cx| {
+        if ra.is_none() {
+            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() {
+            if let Poll::Ready(v) = b.as_mut().poll(cx) {
+                rb = Some(v);
+            }
+        }
+        if ra.is_some() && rb.is_some() {
+            Poll::Ready((ra.take().unwrap(), rb.take().unwrap()))
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}

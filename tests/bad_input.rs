@@ -221,3 +221,50 @@ mod circuit_breaker {
         );
     }
 }
+
+mod bulkhead_and_rate_limiter {
+    use std::time::Duration;
+
+    use do_over::bulkhead::Bulkhead;
+    use do_over::rate_limit::RateLimiter;
+
+    #[test]
+    #[should_panic(expected = "Bulkhead::new: invalid `max_concurrent`: must be at least 1")]
+    fn zero_concurrency_panics() {
+        let _ = Bulkhead::new(0);
+    }
+
+    #[test]
+    #[should_panic(expected = "RateLimiter::new: invalid `capacity`: must be at least 1")]
+    fn zero_capacity_panics() {
+        let _ = RateLimiter::new(0, Duration::from_secs(1));
+    }
+
+    #[test]
+    #[should_panic(expected = "RateLimiter::new: invalid `interval`: must be greater than 0")]
+    fn zero_interval_panics() {
+        let _ = RateLimiter::new(10, Duration::ZERO);
+    }
+
+    #[test]
+    fn fallible_constructors_return_config_errors() {
+        assert_eq!(
+            Bulkhead::try_new(0).unwrap_err().parameter(),
+            "max_concurrent"
+        );
+        assert_eq!(
+            RateLimiter::try_new(0, Duration::from_secs(1))
+                .unwrap_err()
+                .parameter(),
+            "capacity"
+        );
+        assert_eq!(
+            RateLimiter::try_new(1, Duration::ZERO)
+                .unwrap_err()
+                .parameter(),
+            "interval"
+        );
+        assert!(RateLimiter::try_new(u32::MAX, Duration::from_nanos(1)).is_ok());
+        assert!(Bulkhead::try_new(usize::MAX).is_err());
+    }
+}

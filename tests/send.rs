@@ -115,3 +115,40 @@ async fn non_send_operations_run_on_a_local_set() {
     assert_eq!(out, Ok(3));
     assert_eq!(*state.borrow(), vec![1, 2, 3]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_full_reference_stack_runs_inside_tokio_spawn() {
+    use do_over::bulkhead::Bulkhead;
+    use do_over::circuit_breaker::CircuitBreaker;
+    use do_over::rate_limit::RateLimiter;
+    let policy = Arc::new(Wrap::new(
+        Bulkhead::new(10),
+        Wrap::new(
+            CircuitBreaker::new(5, Duration::from_secs(30)),
+            Wrap::new(
+                RateLimiter::new(100, Duration::from_secs(1)),
+                Wrap::new(
+                    RetryPolicy::exponential(3, Duration::from_millis(1), 2.0),
+                    TimeoutPolicy::new(Duration::from_secs(5)),
+                ),
+            ),
+        ),
+    ));
+    let calls = Arc::new(AtomicU32::new(0));
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let (p, c) = (policy.clone(), calls.clone());
+        handles.push(tokio::spawn(async move {
+            p.execute(|| {
+                let c = c.clone();
+                async move { flaky(&c, 0) }
+            })
+            .await
+        }));
+    }
+    for h in handles {
+        assert!(h.await.unwrap().is_ok());
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 8);
+    assert_eq!(policy.outer.available(), 10);
+}
