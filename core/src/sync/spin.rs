@@ -34,7 +34,7 @@ impl<T> SpinLock<T> {
                 return SpinGuard { lock: self };
             }
             while self.locked.load(Ordering::Relaxed) {
-                core::hint::spin_loop();
+                super::spin_wait(); // under loom: let the holder run
             }
         }
     }
