@@ -426,7 +426,7 @@ trait AmbiguousIfClone<A> {
 impl<T: ?Sized> AmbiguousIfClone<()> for T {}
 #[allow(dead_code)]
 struct IsClone;
-impl<T: ?Sized + Clone> AmbiguousIfClone<IsClone> for T {}
+impl<T: Clone> AmbiguousIfClone<IsClone> for T {}
 #[test]
 fn circuit_breaker_is_not_clone() {
     // Would fail to compile ("type annotations needed") if CircuitBreaker were Clone.

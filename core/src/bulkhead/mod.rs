@@ -208,7 +208,7 @@ impl<T> Bulkhead<T> {
             }
             match self
                 .state
-                .compare_exchange_weak(s, s - ONE, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(s, s - ONE, Ordering::Acquire, Ordering::Relaxed)
             {
                 Ok(_) => return true,
                 Err(now) => s = now,
@@ -228,7 +228,7 @@ impl<T> Bulkhead<T> {
             };
             match self
                 .state
-                .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(s, next, Ordering::AcqRel, Ordering::Relaxed)
             {
                 Ok(_) => return took,
                 Err(now) => s = now,
@@ -247,7 +247,7 @@ impl<T> Bulkhead<T> {
         while s & WAITERS == 0 {
             match self
                 .state
-                .compare_exchange_weak(s, s + ONE, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange(s, s + ONE, Ordering::Release, Ordering::Relaxed)
             {
                 Ok(_) => return,
                 Err(now) => s = now,

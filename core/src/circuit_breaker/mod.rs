@@ -13,8 +13,9 @@
 //!   says how long until the breaker admits a probe ([`CircuitBreaker::retry_after`] tells the
 //!   same).
 //! * **Half-open.** The first call after the break moves the breaker to half-open and is
-//!   admitted as a *probe*; up to `half_open_probes` (default 1) probes run at once, and other
-//!   calls are rejected (`retry_after` zero: a slot frees as soon as a probe finishes). When
+//!   admitted as a *probe*. A half-open period admits `half_open_probes` (default 1) probes in
+//!   all — running ones and ones that already succeeded both count — and rejects every other
+//!   call (`retry_after` zero: the breaker decides as soon as its probes finish). When
 //!   `half_open_probes` probes have succeeded the breaker closes with its counts reset; the
 //!   first probe that fails opens it for another break (the [`BreakDuration`] may grow with
 //!   each consecutive break).
@@ -425,10 +426,7 @@ where
     /// permit dropped without a report gives a half-open probe slot back.
     pub fn try_acquire(&self) -> Result<BreakerPermit<'_, T, S, P, B, L>, Duration> {
         let kind = self.acquire()?;
-        let started = match self.trigger.slow_call_threshold() {
-            Some(_) => Some(self.timer.now()),
-            None => None,
-        };
+        let started = self.trigger.slow_call_threshold().map(|_| self.timer.now());
         Ok(BreakerPermit {
             breaker: self,
             kind,
@@ -591,6 +589,11 @@ where
                 self.trigger.reset();
             }
             if w.kind() == to {
+                // Already there. Closing again still starts a fresh period, so that calls
+                // admitted before it no longer count.
+                if to == Kind::Closed && !self.cas(w, w.next(to)) {
+                    continue;
+                }
                 return;
             }
             if self.cas(w, w.next(to)) {

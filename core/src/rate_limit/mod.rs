@@ -216,7 +216,7 @@ impl<T: Timer> RateLimiter<T> {
             }
             match self
                 .tat
-                .compare_exchange_weak(tat, new_tat, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(tat, new_tat, Ordering::AcqRel, Ordering::Relaxed)
             {
                 Ok(_) => return Ok((ticks_to_duration(over), new_tat)),
                 Err(current) => tat = current,

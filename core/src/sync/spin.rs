@@ -28,7 +28,7 @@ impl<T> SpinLock<T> {
         loop {
             if self
                 .locked
-                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
             {
                 return SpinGuard { lock: self };
