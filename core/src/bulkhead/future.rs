@@ -65,6 +65,7 @@ where
 {
     type Output = Result<V, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: nothing below moves a pinned field (`node`, `sleep`, `fut`); they are only
         // dropped in place or replaced while empty.

@@ -62,6 +62,7 @@ where
 {
     type Output = Result<V, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         if this.fut.is_none() {
@@ -82,12 +83,12 @@ where
         };
         let out = ready!(fut.poll(cx));
         this.fut.set(None);
-        if let Some(permit) = this.permit.take() {
+        if let Some(permit) = this.permit.as_mut() {
             let failed = match &out {
                 Ok(_) => false,
                 Err(e) => this.breaker.predicate.is_failure(e),
             };
-            permit.record(failed);
+            permit.report(failed);
         }
         Poll::Ready(out)
     }

@@ -424,6 +424,7 @@ where
     /// Asks to run one call: a [`BreakerPermit`] to report its outcome with, or the
     /// `retry_after` of the rejection. This is the low-level interface `execute` uses; a
     /// permit dropped without a report gives a half-open probe slot back.
+    #[inline]
     pub fn try_acquire(&self) -> Result<BreakerPermit<'_, T, S, P, B, L>, Duration> {
         let kind = self.acquire()?;
         let started = self.trigger.slow_call_threshold().map(|_| self.timer.now());
@@ -496,6 +497,7 @@ where
         }
     }
 
+    #[inline]
     fn acquire(&self) -> Result<Admission, Duration> {
         loop {
             let w = Word(self.word.load(Ordering::Acquire));
@@ -614,6 +616,7 @@ where
         });
     }
 
+    #[inline]
     fn record_closed(&self, period: Word, outcome: Outcome, now: Instant) {
         let w = Word(self.word.load(Ordering::Acquire));
         if w != period {
@@ -703,6 +706,7 @@ where
     }
 
     /// Reports a success.
+    #[inline]
     pub fn success(self) {
         self.record(false);
     }
@@ -715,7 +719,13 @@ where
     /// Reports the outcome: `failed` as judged by the caller. If the breaker measures slow
     /// calls, the time since the permit was granted decides whether the call was slow (a slow
     /// probe counts as a failed probe).
+    #[inline]
     pub fn record(mut self, failed: bool) {
+        self.report(failed);
+    }
+
+    #[inline]
+    pub(crate) fn report(&mut self, failed: bool) {
         let b = self.breaker;
         let kind = core::mem::replace(&mut self.kind, Admission::Reported);
         let needs_now = self.started.is_some() || b.trigger.needs_clock();

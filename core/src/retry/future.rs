@@ -56,6 +56,7 @@ where
 {
     type Output = Result<V, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let policy = *this.policy;
