@@ -34,7 +34,7 @@ pub mod random {
 pub mod retry {
     pub use do_over_core::retry::{
         AnyError, Backoff, DelayHint, HintFn, Jitter, MAX_DELAY, NoDelayHint, NoHook, OnRetry,
-        OnRetryFn, RetryEvent, RetryFuture, RetryIf, RetryPredicate,
+        OnRetryFn, RetryEvent, RetryEventKind, RetryFuture, RetryIf, RetryPredicate,
     };
 
     /// Builds a [`RetryPolicy`] on the Tokio timer, validating every setting.
@@ -53,6 +53,16 @@ pub mod retry {
         O = NoHook,
         R = do_over_core::random::SeededRandom,
     > = do_over_core::retry::RetryPolicy<do_over_tokio::TokioTimer, P, D, O, R>;
+}
+
+/// Retry budgets shared across calls. See [`do_over_core::budget`].
+pub mod budget {
+    pub use do_over_core::budget::{BUDGET_SLOTS, RetryBudget, Unlimited};
+
+    /// The Finagle/tower retry budget on the Tokio timer: `TpsBudget::new(ttl, min_per_sec,
+    /// retry_ratio)`.
+    #[cfg(feature = "tokio")]
+    pub type TpsBudget = do_over_core::budget::TpsBudget<do_over_tokio::TokioTimer>;
 }
 
 /// Bulkhead isolation. See [`do_over_core::bulkhead`] for the exact semantics.
@@ -86,6 +96,11 @@ pub mod circuit_breaker {
     #[cfg(feature = "tokio")]
     pub type CircuitBreaker<S = Consecutive, P = AnyFailure, B = FixedBreak, L = NoListener> =
         do_over_core::circuit_breaker::CircuitBreaker<do_over_tokio::TokioTimer, S, P, B, L>;
+}
+
+/// Fallback values and operations. See [`do_over_core::fallback`].
+pub mod fallback {
+    pub use do_over_core::fallback::*;
 }
 
 /// One policy per key with a bound on memory: [`Keyed`](keyed::Keyed).

@@ -43,9 +43,11 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod budget;
 pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod error;
+pub mod fallback;
 #[cfg(feature = "alloc")]
 pub mod keyed;
 pub mod policy;

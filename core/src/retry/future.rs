@@ -8,7 +8,8 @@ use core::time::Duration;
 use pin_project_lite::pin_project;
 
 use super::backoff::{JitterState, next_delay};
-use super::{DelayHint, OnRetry, RetryEvent, RetryPolicy, RetryPredicate};
+use super::{DelayHint, OnRetry, RetryEvent, RetryEventKind, RetryPolicy, RetryPredicate};
+use crate::budget::RetryBudget;
 use crate::random::Random;
 use crate::time::{Instant, Timer};
 
@@ -17,8 +18,8 @@ pin_project! {
     /// until the policy gives up. Allocation-free; dropping it cancels the current attempt
     /// or sleep.
     #[must_use = "futures do nothing unless polled"]
-    pub struct RetryFuture<'a, T: Timer, P, D, O, R, F, Fut> {
-        policy: &'a RetryPolicy<T, P, D, O, R>,
+    pub struct RetryFuture<'a, T: Timer, P, D, O, R, G, F, Fut> {
+        policy: &'a RetryPolicy<T, P, D, O, R, G>,
         op: F,
         #[pin]
         attempt: Option<Fut>,
@@ -30,8 +31,8 @@ pin_project! {
     }
 }
 
-impl<'a, T: Timer, P, D, O, R, F, Fut> RetryFuture<'a, T, P, D, O, R, F, Fut> {
-    pub(super) fn new(policy: &'a RetryPolicy<T, P, D, O, R>, op: F) -> Self {
+impl<'a, T: Timer, P, D, O, R, G, F, Fut> RetryFuture<'a, T, P, D, O, R, G, F, Fut> {
+    pub(super) fn new(policy: &'a RetryPolicy<T, P, D, O, R, G>, op: F) -> Self {
         RetryFuture {
             policy,
             op,
@@ -44,13 +45,14 @@ impl<'a, T: Timer, P, D, O, R, F, Fut> RetryFuture<'a, T, P, D, O, R, F, Fut> {
     }
 }
 
-impl<T, P, D, O, R, F, Fut, V, E> Future for RetryFuture<'_, T, P, D, O, R, F, Fut>
+impl<T, P, D, O, R, G, F, Fut, V, E> Future for RetryFuture<'_, T, P, D, O, R, G, F, Fut>
 where
     T: Timer,
     P: RetryPredicate<E>,
     D: DelayHint<E>,
     O: OnRetry<E>,
     R: Random,
+    G: RetryBudget,
     F: Fn() -> Fut,
     Fut: Future<Output = Result<V, E>>,
 {
@@ -76,7 +78,10 @@ where
                 unreachable!("an attempt was just started")
             };
             let error = match ready!(attempt.poll(cx)) {
-                Ok(v) => return Poll::Ready(Ok(v)),
+                Ok(v) => {
+                    policy.budget.deposit();
+                    return Poll::Ready(Ok(v));
+                }
                 Err(e) => e,
             };
             this.attempt.set(None);
@@ -102,10 +107,20 @@ where
                     return Poll::Ready(Err(error));
                 }
             }
+            if !policy.budget.withdraw() {
+                policy.hook.on_retry(&RetryEvent {
+                    retry,
+                    delay,
+                    error: &error,
+                    kind: RetryEventKind::BudgetExhausted,
+                });
+                return Poll::Ready(Err(error));
+            }
             policy.hook.on_retry(&RetryEvent {
                 retry,
                 delay,
                 error: &error,
+                kind: RetryEventKind::Retrying,
             });
             drop(error);
             *this.retries = retry;

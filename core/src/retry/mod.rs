@@ -12,9 +12,10 @@
 //! * **Which errors.** By default every `Err` is retried;
 //!   [`retry_if`](RetryPolicy::retry_if) chooses. An error that is not retried is returned
 //!   at once.
-//! * **Giving up.** When the retries are used up, when the predicate declines, or when the
+//! * **Giving up.** When the retries are used up, when the predicate declines, when the
 //!   next delay would end past the overall [`max_elapsed`](RetryBuilder::max_elapsed) budget,
-//!   the *last* error is returned unchanged. A success is returned as soon as it happens.
+//!   or when a shared [retry budget](RetryPolicy::with_budget) is empty, the *last* error is
+//!   returned unchanged. A success is returned as soon as it happens.
 //! * **Time** comes from the policy's [`Timer`]; nothing overflows: delays saturate.
 //! * **Cancellation.** Dropping the future cancels the running attempt or the pending sleep;
 //!   the policy holds no other state for the call.
@@ -49,6 +50,7 @@ use core::future::Future;
 use core::marker::PhantomData;
 use core::time::Duration;
 
+use crate::budget::{RetryBudget, Unlimited};
 use crate::error::{ConfigError, expect_valid};
 use crate::policy::{LocalPolicy, Policy};
 use crate::random::{Random, SeededRandom};
@@ -83,6 +85,18 @@ pub struct RetryEvent<'a, E> {
     pub delay: Duration,
     /// The error that caused it.
     pub error: &'a E,
+    /// Whether the retry happens, or was refused by the retry budget.
+    pub kind: RetryEventKind,
+}
+
+/// What happens after a [`RetryEvent`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryEventKind {
+    /// The policy waits `delay`, then retries.
+    Retrying,
+    /// The [retry budget](crate::budget) is empty: no retry; the error is returned.
+    BudgetExhausted,
 }
 
 /// The default predicate: retry every error.
@@ -160,20 +174,29 @@ struct Settings {
 /// exact semantics.
 ///
 /// Type parameters: `T` the [`Timer`]; `P` the [`RetryPredicate`]; `D` the [`DelayHint`];
-/// `O` the [`OnRetry`] hook; `R` the jitter's [`Random`] source. Only `T` is usually
-/// spelled out; the others change through [`retry_if`](Self::retry_if),
-/// [`delay_hint`](Self::delay_hint), [`on_retry`](Self::on_retry) and
-/// [`with_random`](Self::with_random).
-pub struct RetryPolicy<T, P = AnyError, D = NoDelayHint, O = NoHook, R = SeededRandom> {
+/// `O` the [`OnRetry`] hook; `R` the jitter's [`Random`] source; `G` the
+/// [`RetryBudget`]. Only `T` is usually spelled out; the others change through
+/// [`retry_if`](Self::retry_if), [`delay_hint`](Self::delay_hint),
+/// [`on_retry`](Self::on_retry), [`with_random`](Self::with_random) and
+/// [`with_budget`](Self::with_budget).
+pub struct RetryPolicy<
+    T,
+    P = AnyError,
+    D = NoDelayHint,
+    O = NoHook,
+    R = SeededRandom,
+    G = Unlimited,
+> {
     timer: T,
     settings: Settings,
     predicate: P,
     hint: D,
     hook: O,
     random: R,
+    budget: G,
 }
 
-impl<T: fmt::Debug, P, D, O, R> fmt::Debug for RetryPolicy<T, P, D, O, R> {
+impl<T: fmt::Debug, P, D, O, R, G> fmt::Debug for RetryPolicy<T, P, D, O, R, G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.settings;
         f.debug_struct("RetryPolicy")
@@ -249,7 +272,7 @@ impl<T: Timer> RetryPolicy<T> {
     }
 }
 
-impl<T, P, D, O, R> RetryPolicy<T, P, D, O, R> {
+impl<T, P, D, O, R, G> RetryPolicy<T, P, D, O, R, G> {
     /// Retries only the errors for which `predicate` returns `true`; others are returned at
     /// once.
     ///
@@ -263,7 +286,7 @@ impl<T, P, D, O, R> RetryPolicy<T, P, D, O, R> {
     pub fn retry_if<E, F: Fn(&E) -> bool>(
         self,
         predicate: F,
-    ) -> RetryPolicy<T, RetryIf<F, E>, D, O, R> {
+    ) -> RetryPolicy<T, RetryIf<F, E>, D, O, R, G> {
         RetryPolicy {
             timer: self.timer,
             settings: self.settings,
@@ -271,6 +294,7 @@ impl<T, P, D, O, R> RetryPolicy<T, P, D, O, R> {
             hint: self.hint,
             hook: self.hook,
             random: self.random,
+            budget: self.budget,
         }
     }
 
@@ -280,7 +304,7 @@ impl<T, P, D, O, R> RetryPolicy<T, P, D, O, R> {
     pub fn delay_hint<E, F: Fn(&E) -> Option<Duration>>(
         self,
         hint: F,
-    ) -> RetryPolicy<T, P, HintFn<F, E>, O, R> {
+    ) -> RetryPolicy<T, P, HintFn<F, E>, O, R, G> {
         RetryPolicy {
             timer: self.timer,
             settings: self.settings,
@@ -288,6 +312,7 @@ impl<T, P, D, O, R> RetryPolicy<T, P, D, O, R> {
             hint: HintFn(hint, PhantomData),
             hook: self.hook,
             random: self.random,
+            budget: self.budget,
         }
     }
 
@@ -295,7 +320,7 @@ impl<T, P, D, O, R> RetryPolicy<T, P, D, O, R> {
     pub fn on_retry<E, F: Fn(&RetryEvent<'_, E>)>(
         self,
         hook: F,
-    ) -> RetryPolicy<T, P, D, OnRetryFn<F, E>, R> {
+    ) -> RetryPolicy<T, P, D, OnRetryFn<F, E>, R, G> {
         RetryPolicy {
             timer: self.timer,
             settings: self.settings,
@@ -303,11 +328,12 @@ impl<T, P, D, O, R> RetryPolicy<T, P, D, O, R> {
             hint: self.hint,
             hook: OnRetryFn(hook, PhantomData),
             random: self.random,
+            budget: self.budget,
         }
     }
 
     /// Uses `random` for jitter (for instance a [`SeededRandom`] with a fixed seed in tests).
-    pub fn with_random<R2: Random>(self, random: R2) -> RetryPolicy<T, P, D, O, R2> {
+    pub fn with_random<R2: Random>(self, random: R2) -> RetryPolicy<T, P, D, O, R2, G> {
         RetryPolicy {
             timer: self.timer,
             settings: self.settings,
@@ -315,11 +341,12 @@ impl<T, P, D, O, R> RetryPolicy<T, P, D, O, R> {
             hint: self.hint,
             hook: self.hook,
             random,
+            budget: self.budget,
         }
     }
 
     /// Moves the policy onto another timer (for instance `&ManualClock` in a test).
-    pub fn with_timer<T2: Timer>(self, timer: T2) -> RetryPolicy<T2, P, D, O, R> {
+    pub fn with_timer<T2: Timer>(self, timer: T2) -> RetryPolicy<T2, P, D, O, R, G> {
         RetryPolicy {
             timer,
             settings: self.settings,
@@ -327,6 +354,22 @@ impl<T, P, D, O, R> RetryPolicy<T, P, D, O, R> {
             hint: self.hint,
             hook: self.hook,
             random: self.random,
+            budget: self.budget,
+        }
+    }
+
+    /// Limits retries by a [`RetryBudget`] shared with other calls (for example a
+    /// `&TpsBudget`): successful calls deposit, each retry withdraws, and when the budget is
+    /// empty the policy returns the last error instead of retrying.
+    pub fn with_budget<G2: RetryBudget>(self, budget: G2) -> RetryPolicy<T, P, D, O, R, G2> {
+        RetryPolicy {
+            timer: self.timer,
+            settings: self.settings,
+            predicate: self.predicate,
+            hint: self.hint,
+            hook: self.hook,
+            random: self.random,
+            budget,
         }
     }
 
@@ -347,7 +390,7 @@ impl<T, P, D, O, R> RetryPolicy<T, P, D, O, R> {
 
     /// Runs `op` under this policy, returning the named future. [`Policy::execute`] and
     /// [`LocalPolicy::execute_local`] build on this.
-    pub fn call<F, Fut>(&self, op: F) -> RetryFuture<'_, T, P, D, O, R, F, Fut>
+    pub fn call<F, Fut>(&self, op: F) -> RetryFuture<'_, T, P, D, O, R, G, F, Fut>
     where
         T: Timer,
         F: Fn() -> Fut,
@@ -485,11 +528,12 @@ impl<T: Timer> RetryBuilder<T> {
             hint: NoDelayHint,
             hook: NoHook,
             random: SeededRandom::default(),
+            budget: Unlimited,
         })
     }
 }
 
-impl<E, T, P, D, O, R> Policy<E> for RetryPolicy<T, P, D, O, R>
+impl<E, T, P, D, O, R, G> Policy<E> for RetryPolicy<T, P, D, O, R, G>
 where
     E: Send,
     T: Timer + Send + Sync,
@@ -498,6 +542,7 @@ where
     D: DelayHint<E> + Send + Sync,
     O: OnRetry<E> + Send + Sync,
     R: Random + Send + Sync,
+    G: RetryBudget + Send + Sync,
 {
     fn run<F, Fut, V>(&self, op: F) -> impl Future<Output = Result<V, E>> + Send
     where
@@ -509,13 +554,14 @@ where
     }
 }
 
-impl<E, T, P, D, O, R> LocalPolicy<E> for RetryPolicy<T, P, D, O, R>
+impl<E, T, P, D, O, R, G> LocalPolicy<E> for RetryPolicy<T, P, D, O, R, G>
 where
     T: Timer,
     P: RetryPredicate<E>,
     D: DelayHint<E>,
     O: OnRetry<E>,
     R: Random,
+    G: RetryBudget,
 {
     fn run_local<F, Fut, V>(&self, op: F) -> impl Future<Output = Result<V, E>>
     where

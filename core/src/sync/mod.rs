@@ -12,9 +12,13 @@ pub(crate) use wait_list::{List, Node};
 
 pub(crate) mod atomic {
     #[cfg(loom)]
-    pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering, fence};
+    pub(crate) use loom::sync::atomic::{
+        AtomicI32, AtomicU8, AtomicU32, AtomicUsize, Ordering, fence,
+    };
     #[cfg(not(loom))]
-    pub(crate) use portable_atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering, fence};
+    pub(crate) use portable_atomic::{
+        AtomicI32, AtomicU8, AtomicU32, AtomicUsize, Ordering, fence,
+    };
 }
 
 /// Tells the scheduler (or loom's model) that this thread is waiting for another.

@@ -1,0 +1,259 @@
+//! A retry budget shared across calls, so that an outage cannot multiply the load on a
+//! dependency: retries (and hedges) spend tokens that successful calls earn.
+//!
+//! # Semantics (Finagle's and tower's `TpsBudget`)
+//!
+//! * Every successful call [`deposit`](RetryBudget::deposit)s one unit; each retry or hedge
+//!   [`withdraw`](RetryBudget::withdraw)s `1 / retry_ratio` units. So with `retry_ratio = 0.2`
+//!   at most one retry is made for every five successful calls.
+//! * Deposits expire after `ttl` (a sliding window of [`BUDGET_SLOTS`] slots).
+//! * A floor of `min_per_sec` retries per second is always allowed (a reserve of
+//!   `min_per_sec · ttl` retries), so a low-traffic client can still retry.
+//! * When the budget is empty the retry policy gives up and returns the *last error*; its
+//!   [`OnRetry`](crate::retry::OnRetry) hook hears a
+//!   [`RetryEventKind::BudgetExhausted`](crate::retry::RetryEventKind::BudgetExhausted) event.
+//!
+//! Lock-free: each slot is an atomic counter stamped with its time slice; the balance check
+//! and the withdrawal are two atomic steps, so concurrent withdrawals can overdraw by at most
+//! one retry each. Time comes from the budget's [`Timer`]; no allocation.
+//!
+//! ```
+//! use core::time::Duration;
+//! use do_over_core::budget::{RetryBudget, TpsBudget};
+//! use do_over_core::time::ManualClock;
+//!
+//! let clock = ManualClock::new();
+//! // No floor, one retry per two successes, deposits kept 10 s.
+//! let budget = TpsBudget::new_with_timer(Duration::from_secs(10), 0, 0.5, &clock);
+//! assert!(!budget.withdraw()); // nothing earned yet
+//! budget.deposit();
+//! budget.deposit();
+//! assert!(budget.withdraw());
+//! assert!(!budget.withdraw());
+//! ```
+
+use core::time::Duration;
+
+use crate::error::{ConfigError, expect_valid};
+use crate::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use crate::sync::spin_wait;
+use crate::time::{Instant, Timer, saturating_nanos};
+
+/// Something retries and hedges draw from.
+pub trait RetryBudget {
+    /// Records a successful call.
+    fn deposit(&self);
+    /// Takes the cost of one retry; `false` if the budget cannot afford it.
+    fn withdraw(&self) -> bool;
+}
+
+/// No budget: every retry is allowed (the default).
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Unlimited;
+
+impl RetryBudget for Unlimited {
+    #[inline]
+    fn deposit(&self) {}
+    #[inline]
+    fn withdraw(&self) -> bool {
+        true
+    }
+}
+
+impl<B: RetryBudget + ?Sized> RetryBudget for &B {
+    fn deposit(&self) {
+        (**self).deposit()
+    }
+    fn withdraw(&self) -> bool {
+        (**self).withdraw()
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<B: RetryBudget + ?Sized> RetryBudget for alloc::sync::Arc<B> {
+    fn deposit(&self) {
+        (**self).deposit()
+    }
+    fn withdraw(&self) -> bool {
+        (**self).withdraw()
+    }
+}
+
+/// Slots in a [`TpsBudget`]'s sliding window.
+pub const BUDGET_SLOTS: usize = 10;
+
+const RECYCLING: usize = usize::MAX;
+const UNUSED: usize = usize::MAX - 1;
+
+struct Slot {
+    epoch: AtomicUsize,
+    balance: AtomicI32,
+}
+
+/// The Finagle/tower retry budget, lock-free. See the [module docs](self).
+pub struct TpsBudget<T> {
+    timer: T,
+    slot_nanos: u64,
+    deposit_amount: i32,
+    withdraw_amount: i32,
+    reserve: i64,
+    slots: [Slot; BUDGET_SLOTS],
+}
+
+impl<T: core::fmt::Debug> core::fmt::Debug for TpsBudget<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TpsBudget")
+            .field(
+                "ttl",
+                &Duration::from_nanos(self.slot_nanos * BUDGET_SLOTS as u64),
+            )
+            .field("deposit_amount", &self.deposit_amount)
+            .field("withdraw_amount", &self.withdraw_amount)
+            .field("reserve", &self.reserve)
+            .field("timer", &self.timer)
+            .finish()
+    }
+}
+
+impl<T: Timer + Default> TpsBudget<T> {
+    /// A budget keeping deposits for `ttl` (1 s to 60 s), always allowing `min_per_sec`
+    /// retries per second, and otherwise `retry_ratio` retries per successful call (0 to 1000).
+    ///
+    /// # Panics
+    /// On values outside those ranges; [`TpsBudget::try_new`] returns a [`ConfigError`].
+    #[track_caller]
+    pub fn new(ttl: Duration, min_per_sec: u32, retry_ratio: f32) -> Self {
+        expect_valid(
+            "TpsBudget::new",
+            Self::try_new(ttl, min_per_sec, retry_ratio),
+        )
+    }
+
+    /// [`new`](TpsBudget::new), returning an error for bad input.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming `ttl` or `retry_ratio`.
+    pub fn try_new(ttl: Duration, min_per_sec: u32, retry_ratio: f32) -> Result<Self, ConfigError> {
+        Self::try_new_with_timer(ttl, min_per_sec, retry_ratio, T::default())
+    }
+}
+
+impl<T: Timer> TpsBudget<T> {
+    /// [`new`](TpsBudget::new) on the given timer.
+    #[track_caller]
+    pub fn new_with_timer(ttl: Duration, min_per_sec: u32, retry_ratio: f32, timer: T) -> Self {
+        expect_valid(
+            "TpsBudget::new",
+            Self::try_new_with_timer(ttl, min_per_sec, retry_ratio, timer),
+        )
+    }
+
+    /// [`try_new`](TpsBudget::try_new) on the given timer.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming `ttl` or `retry_ratio`.
+    pub fn try_new_with_timer(
+        ttl: Duration,
+        min_per_sec: u32,
+        retry_ratio: f32,
+        timer: T,
+    ) -> Result<Self, ConfigError> {
+        if ttl < Duration::from_secs(1) || ttl > Duration::from_secs(60) {
+            return Err(ConfigError::new("ttl", "must be between 1 s and 60 s"));
+        }
+        if !(retry_ratio.is_finite() && (0.0..=1000.0).contains(&retry_ratio)) {
+            return Err(ConfigError::new(
+                "retry_ratio",
+                "must be between 0 and 1000",
+            ));
+        }
+        // Integer units, as tower does: a deposit is worth 1 (or 1000 for ratios above 1),
+        // a withdrawal 1/ratio of that.
+        let (deposit_amount, withdraw_amount) = if retry_ratio == 0.0 {
+            (0, 1)
+        } else if retry_ratio <= 1.0 {
+            (1, (1.0 / retry_ratio) as i32)
+        } else {
+            (1000, (1000.0 / retry_ratio) as i32)
+        };
+        let reserve = i64::from(min_per_sec) * ttl.as_secs() as i64 * i64::from(withdraw_amount);
+        Ok(TpsBudget {
+            timer,
+            slot_nanos: (saturating_nanos(ttl) / BUDGET_SLOTS as u64).max(1),
+            deposit_amount,
+            withdraw_amount: withdraw_amount.max(1),
+            reserve,
+            slots: core::array::from_fn(|_| Slot {
+                epoch: AtomicUsize::new(UNUSED),
+                balance: AtomicI32::new(0),
+            }),
+        })
+    }
+
+    fn epoch(&self, now: Instant) -> usize {
+        ((now.as_nanos() / self.slot_nanos) as usize) & (usize::MAX >> 2)
+    }
+
+    /// The slot for the current time slice, recycled if it holds an older one.
+    fn current(&self, e: usize) -> &Slot {
+        let s = &self.slots[e % BUDGET_SLOTS];
+        loop {
+            let cur = s.epoch.load(Ordering::Acquire);
+            if cur == e {
+                return s;
+            }
+            if cur == RECYCLING {
+                spin_wait();
+                continue;
+            }
+            if cur != UNUSED && cur.wrapping_sub(e) as isize > 0 {
+                return s; // a newer slice already owns it: our clock read is slightly stale
+            }
+            if s.epoch
+                .compare_exchange(cur, RECYCLING, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                s.balance.store(0, Ordering::Relaxed);
+                s.epoch.store(e, Ordering::Release);
+                return s;
+            }
+        }
+    }
+
+    /// The balance over the window, in withdrawal units, including the reserve.
+    pub fn balance(&self) -> i64 {
+        let e = self.epoch(self.timer.now());
+        let live: i64 = self
+            .slots
+            .iter()
+            .filter(|s| {
+                let stamp = s.epoch.load(Ordering::Acquire);
+                stamp < UNUSED && e.wrapping_sub(stamp) < BUDGET_SLOTS
+            })
+            .map(|s| i64::from(s.balance.load(Ordering::Relaxed)))
+            .sum();
+        live + self.reserve
+    }
+}
+
+impl<T: Timer> RetryBudget for TpsBudget<T> {
+    fn deposit(&self) {
+        if self.deposit_amount != 0 {
+            let e = self.epoch(self.timer.now());
+            self.current(e)
+                .balance
+                .fetch_add(self.deposit_amount, Ordering::Relaxed);
+        }
+    }
+
+    fn withdraw(&self) -> bool {
+        if self.balance() < i64::from(self.withdraw_amount) {
+            return false;
+        }
+        let e = self.epoch(self.timer.now());
+        self.current(e)
+            .balance
+            .fetch_sub(self.withdraw_amount, Ordering::Relaxed);
+        true
+    }
+}
