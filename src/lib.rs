@@ -103,6 +103,16 @@ pub mod fallback {
     pub use do_over_core::fallback::*;
 }
 
+/// Hedging. See [`do_over_core::hedge`] for the exact semantics.
+pub mod hedge {
+    pub use do_over_core::hedge::{HedgeFuture, LatencyHistogram};
+
+    /// The hedge policy on the Tokio timer: `Hedge::new(delay)`.
+    #[cfg(feature = "tokio")]
+    pub type Hedge<const CAP: usize = 4, G = do_over_core::budget::Unlimited> =
+        do_over_core::hedge::Hedge<do_over_tokio::TokioTimer, CAP, G>;
+}
+
 /// One policy per key with a bound on memory: [`Keyed`](keyed::Keyed).
 pub mod keyed {
     pub use do_over_core::keyed::*;

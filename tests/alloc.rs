@@ -294,3 +294,39 @@ async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     })
     .await
 }
+
+#[test]
+fn hedge_fallback_and_budget_allocate_nothing() {
+    use do_over::core::budget::TpsBudget;
+    use do_over::core::fallback::Fallback;
+    use do_over::core::hedge::Hedge;
+    let clock = ManualClock::new();
+    let timer = &clock;
+    let hedge = Hedge::new_with_timer(Duration::from_millis(10), &clock)
+        .with_max_hedged_attempts(2)
+        .with_adaptive_delay(0.9, 5)
+        .unwrap();
+    let attempt = AtomicU32::new(0);
+    let (n, out) = count_on_manual(&clock, || {
+        hedge.execute(|| async {
+            let k = attempt.fetch_add(1, Ordering::Relaxed);
+            timer
+                .sleep(Duration::from_millis(if k == 0 { 1000 } else { 5 }))
+                .await;
+            Ok::<_, E>(k)
+        })
+    });
+    assert_eq!((n, out), (0, Ok(1)), "hedge that wins");
+    let (n, out) = count_on_manual(&clock, || hedge.execute(|| async { Ok::<_, E>(7) }));
+    assert_eq!((n, out), (0, Ok(7)), "primary that wins");
+
+    let budget = TpsBudget::new_with_timer(Duration::from_secs(10), 10, 0.2, &clock);
+    let retry = RetryPolicy::fixed(3, Duration::from_millis(1))
+        .with_timer(&clock)
+        .with_budget(&budget);
+    let fallback = Fallback::value(&retry, 42u32);
+    let (n, out) = count_on_manual(&clock, || {
+        fallback.execute(|| async { Err::<u32, E>(DoOverError::Inner(0)) })
+    });
+    assert_eq!((n, out), (0, Ok(42)), "budgeted retries, then the fallback");
+}

@@ -48,6 +48,7 @@ pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod error;
 pub mod fallback;
+pub mod hedge;
 #[cfg(feature = "alloc")]
 pub mod keyed;
 pub mod policy;

@@ -1,0 +1,239 @@
+//! Hedging: when the first attempt is slow, start another and take whichever succeeds first.
+//!
+//! # Semantics
+//!
+//! * The primary attempt starts at once. If it has not succeeded after `delay`, a hedged
+//!   attempt starts; then another after each further `delay`, up to
+//!   [`with_max_hedged_attempts(n)`](Hedge::with_max_hedged_attempts) hedges (default 1).
+//!   A zero delay is *parallel mode*: all attempts start at once.
+//! * The first **success** wins: every other attempt is dropped (cancelled) at that moment.
+//! * A failure is not a result while another attempt can still succeed. An attempt that fails
+//!   while more may be started starts the next one **immediately** (and the following hedge
+//!   is again `delay` after that start).
+//! * When every attempt has failed (or no more may start), the error of the attempt that
+//!   failed **last** is returned.
+//! * Attempts run concurrently inside the one future — no task is spawned, so hedging works on
+//!   Embassy and with operations that are not `Send` (`execute_local`). Only use it for
+//!   idempotent operations: several attempts may reach the dependency.
+//! * [`with_adaptive_delay(p, min_samples)`](Hedge::with_adaptive_delay): once `min_samples`
+//!   winning attempts have been timed, hedge after their observed `p`-th percentile latency
+//!   instead of the fixed delay (a fixed-size, allocation-free histogram).
+//! * [`with_budget`](Hedge::with_budget): each hedge withdraws from a shared
+//!   [retry budget](crate::budget); when it is empty, no hedge starts. Successful calls
+//!   deposit.
+//! * At most `CAP − 1` hedges (the attempts are stored inline; `CAP` defaults to 4).
+//!
+//! ```
+//! use core::time::Duration;
+//! use do_over_core::error::DoOverError;
+//! use do_over_core::hedge::Hedge;
+//! use do_over_core::policy::Policy;
+//! use do_over_core::time::{Clock, ManualClock, Timer};
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//!
+//! let clock = ManualClock::new();
+//! let hedge = Hedge::new_with_timer(Duration::from_millis(100), &clock);
+//! let attempt = AtomicU32::new(0);
+//! let out = clock.run(hedge.execute(|| async {
+//!     // The primary is stuck for 5 s; the hedge answers in 20 ms.
+//!     let slow = attempt.fetch_add(1, Ordering::SeqCst) == 0;
+//!     (&clock).sleep(Duration::from_millis(if slow { 5_000 } else { 20 })).await;
+//!     Ok::<_, DoOverError<()>>(if slow { "primary" } else { "hedge" })
+//! }));
+//! assert_eq!(out, Ok("hedge"));
+//! assert_eq!(clock.now().since_origin(), Duration::from_millis(120));
+//! ```
+
+mod future;
+mod histogram;
+
+pub use future::HedgeFuture;
+pub use histogram::LatencyHistogram;
+
+use core::future::Future;
+use core::time::Duration;
+
+use crate::budget::{RetryBudget, Unlimited};
+use crate::error::{ConfigError, expect_valid};
+use crate::policy::{LocalPolicy, Policy};
+use crate::time::Timer;
+
+/// Adaptive-delay settings.
+#[derive(Copy, Clone, Debug, PartialEq)]
+struct Adaptive {
+    percentile: f64,
+    min_samples: u32,
+}
+
+/// Starts backup attempts for slow calls. See the [module docs](self).
+pub struct Hedge<T, const CAP: usize = 4, G = Unlimited> {
+    timer: T,
+    delay: Duration,
+    max_hedged: u32,
+    adaptive: Option<Adaptive>,
+    histogram: LatencyHistogram,
+    budget: G,
+}
+
+impl<T: core::fmt::Debug, const CAP: usize, G> core::fmt::Debug for Hedge<T, CAP, G> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Hedge")
+            .field("delay", &self.delay)
+            .field("max_hedged_attempts", &self.max_hedged)
+            .field("adaptive", &self.adaptive)
+            .field("timer", &self.timer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Timer + Default> Hedge<T> {
+    /// One hedged attempt after `delay` (zero: primary and hedge start together).
+    pub fn new(delay: Duration) -> Self {
+        Self::new_with_timer(delay, T::default())
+    }
+}
+
+impl<T: Timer> Hedge<T> {
+    /// [`new`](Hedge::new) on the given timer.
+    pub fn new_with_timer(delay: Duration, timer: T) -> Self {
+        Hedge {
+            timer,
+            delay,
+            max_hedged: 1,
+            adaptive: None,
+            histogram: LatencyHistogram::new(),
+            budget: Unlimited,
+        }
+    }
+}
+
+impl<T: Timer, const CAP: usize, G> Hedge<T, CAP, G> {
+    /// Up to `n` hedged attempts (so `n + 1` attempts in all).
+    ///
+    /// # Panics
+    /// If `n` is 0 or at least `CAP`. [`try_with_max_hedged_attempts`](Self::try_with_max_hedged_attempts)
+    /// returns a [`ConfigError`] instead.
+    #[track_caller]
+    pub fn with_max_hedged_attempts(self, n: u32) -> Self {
+        expect_valid(
+            "Hedge::with_max_hedged_attempts",
+            self.try_with_max_hedged_attempts(n),
+        )
+    }
+
+    /// [`with_max_hedged_attempts`](Self::with_max_hedged_attempts), returning an error.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming `max_hedged_attempts`.
+    pub fn try_with_max_hedged_attempts(mut self, n: u32) -> Result<Self, ConfigError> {
+        if n == 0 || n as usize >= CAP {
+            return Err(ConfigError::new(
+                "max_hedged_attempts",
+                "must be at least 1 and below the attempt capacity CAP (default 4)",
+            ));
+        }
+        self.max_hedged = n;
+        Ok(self)
+    }
+
+    /// Hedges after the observed `percentile` (in (0, 1), e.g. 0.95) latency of winning
+    /// attempts once `min_samples` have been seen; until then, after the fixed delay.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming `percentile` or `min_samples`.
+    pub fn with_adaptive_delay(
+        mut self,
+        percentile: f64,
+        min_samples: u32,
+    ) -> Result<Self, ConfigError> {
+        if !(percentile > 0.0 && percentile < 1.0) {
+            return Err(ConfigError::new("percentile", "must be in (0, 1)"));
+        }
+        if min_samples == 0 {
+            return Err(ConfigError::new("min_samples", "must be at least 1"));
+        }
+        self.adaptive = Some(Adaptive {
+            percentile,
+            min_samples,
+        });
+        Ok(self)
+    }
+
+    /// Limits hedges by a shared [`RetryBudget`].
+    pub fn with_budget<G2: RetryBudget>(self, budget: G2) -> Hedge<T, CAP, G2> {
+        Hedge {
+            timer: self.timer,
+            delay: self.delay,
+            max_hedged: self.max_hedged,
+            adaptive: self.adaptive,
+            histogram: self.histogram,
+            budget,
+        }
+    }
+
+    /// Moves the policy onto another timer (for instance `&ManualClock` in a test).
+    pub fn with_timer<T2: Timer>(self, timer: T2) -> Hedge<T2, CAP, G> {
+        Hedge {
+            timer,
+            delay: self.delay,
+            max_hedged: self.max_hedged,
+            adaptive: self.adaptive,
+            histogram: self.histogram,
+            budget: self.budget,
+        }
+    }
+
+    /// The latencies recorded for the adaptive delay.
+    pub fn histogram(&self) -> &LatencyHistogram {
+        &self.histogram
+    }
+
+    /// The delay the next call will hedge after.
+    pub fn current_delay(&self) -> Duration {
+        match self.adaptive {
+            Some(a) if self.histogram.count() >= a.min_samples => self
+                .histogram
+                .percentile(a.percentile)
+                .unwrap_or(self.delay),
+            _ => self.delay,
+        }
+    }
+
+    /// Runs `op` under this policy, returning the named future.
+    pub fn call<F, Fut>(&self, op: F) -> HedgeFuture<'_, T, CAP, G, F, Fut>
+    where
+        F: Fn() -> Fut,
+        Fut: Future,
+    {
+        HedgeFuture::new(self, op)
+    }
+}
+
+impl<E, T, const CAP: usize, G> Policy<E> for Hedge<T, CAP, G>
+where
+    E: Send,
+    T: Timer + Send + Sync,
+    T::Sleep: Send,
+    G: RetryBudget + Send + Sync,
+{
+    fn run<F, Fut, V>(&self, op: F) -> impl Future<Output = Result<V, E>> + Send
+    where
+        F: Fn() -> Fut + Copy + Send + Sync,
+        Fut: Future<Output = Result<V, E>> + Send,
+        V: Send,
+    {
+        self.call(op)
+    }
+}
+
+impl<E, T: Timer, const CAP: usize, G: RetryBudget> LocalPolicy<E> for Hedge<T, CAP, G> {
+    fn run_local<F, Fut, V>(&self, op: F) -> impl Future<Output = Result<V, E>>
+    where
+        F: Fn() -> Fut + Copy,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        self.call(op)
+    }
+}
+
+impl<T, const CAP: usize, G> crate::wrap::Compose for Hedge<T, CAP, G> {}
