@@ -133,7 +133,7 @@ impl<P, H, Q> Fallback<P, H, Q> {
 
     /// Runs the operation created by `f` through the inner policy, falling back on a
     /// handled failure. `Send` whenever its parts are, like [`Policy::execute`].
-    pub fn execute<F, Fut, T, E>(&self, f: F) -> impl Future<Output = Result<T, E>>
+    pub async fn execute<F, Fut, T, E>(&self, f: F) -> Result<T, E>
     where
         P: Policy<E>,
         H: FallbackHandler<T, E>,
@@ -142,16 +142,14 @@ impl<P, H, Q> Fallback<P, H, Q> {
         Fut: Future<Output = Result<T, E>> + Send,
         T: Send,
     {
-        async move {
-            match self.inner.execute(f).await {
-                Err(e) if self.predicate.handles(&e) => self.handler.fallback(e).await,
-                other => other,
-            }
+        match self.inner.execute(f).await {
+            Err(e) if self.predicate.handles(&e) => self.handler.fallback(e).await,
+            other => other,
         }
     }
 
     /// [`execute`](Self::execute) for operations that are not `Send` (see [`LocalPolicy`]).
-    pub fn execute_local<F, Fut, T, E>(&self, f: F) -> impl Future<Output = Result<T, E>>
+    pub async fn execute_local<F, Fut, T, E>(&self, f: F) -> Result<T, E>
     where
         P: LocalPolicy<E>,
         H: FallbackHandler<T, E>,
@@ -159,11 +157,9 @@ impl<P, H, Q> Fallback<P, H, Q> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        async move {
-            match self.inner.execute_local(f).await {
-                Err(e) if self.predicate.handles(&e) => self.handler.fallback(e).await,
-                other => other,
-            }
+        match self.inner.execute_local(f).await {
+            Err(e) if self.predicate.handles(&e) => self.handler.fallback(e).await,
+            other => other,
         }
     }
 }
