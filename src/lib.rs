@@ -105,12 +105,19 @@ pub mod fallback {
 
 /// Hedging. See [`do_over_core::hedge`] for the exact semantics.
 pub mod hedge {
-    pub use do_over_core::hedge::{HedgeFuture, LatencyHistogram};
+    pub use do_over_core::hedge::{
+        CancelLosers, DetachLosers, HedgeFuture, LatencyHistogram, Losers,
+    };
 
     /// The hedge policy on the Tokio timer: `Hedge::new(delay)`.
     #[cfg(feature = "tokio")]
     pub type Hedge<const CAP: usize = 4, G = do_over_core::budget::Unlimited> =
         do_over_core::hedge::Hedge<do_over_tokio::TokioTimer, CAP, G>;
+}
+
+/// The [`Spawn`](spawn::Spawn) trait (implemented by `TokioTimer`).
+pub mod spawn {
+    pub use do_over_core::spawn::*;
 }
 
 /// One policy per key with a bound on memory: [`Keyed`](keyed::Keyed).

@@ -349,3 +349,26 @@ async fn adaptive_delay_follows_the_observed_percentile() {
     // Tokio's timer rounds the 16.384 ms hedge delay up to its 1 ms tick.
     assert_eq!(t0.elapsed(), 17 * MS + MS);
 }
+
+#[tokio::test(start_paused = true)]
+async fn detached_mode_lets_the_losing_attempt_finish() {
+    use do_over::time::TokioTimer;
+    let hedge = Hedge::new(100 * MS);
+    let finished = Arc::new(AtomicU32::new(0));
+    let calls = Arc::new(AtomicU32::new(0));
+    let (f, c) = (finished.clone(), calls.clone());
+    let out = hedge
+        .execute_detached(TokioTimer, move || {
+            let (f, n) = (f.clone(), c.fetch_add(1, Ordering::SeqCst));
+            async move {
+                sleep(if n == 0 { 1000 * MS } else { 10 * MS }).await;
+                f.fetch_add(1, Ordering::SeqCst); // must not be cut off half-way
+                Ok::<_, E>(n)
+            }
+        })
+        .await;
+    assert_eq!(out, Ok(1));
+    assert_eq!(finished.load(Ordering::SeqCst), 1, "the primary is still running");
+    sleep(Duration::from_secs(1)).await;
+    assert_eq!(finished.load(Ordering::SeqCst), 2, "and it ran to completion on its own task");
+}

@@ -55,6 +55,7 @@ pub mod policy;
 pub mod random;
 pub mod rate_limit;
 pub mod retry;
+pub mod spawn;
 pub(crate) mod sync;
 pub mod time;
 pub mod timeout;

@@ -82,6 +82,16 @@ impl Timer for TokioTimer {
     }
 }
 
+impl do_over_core::spawn::Spawn for TokioTimer {
+    /// `tokio::spawn`: needs a Tokio runtime.
+    fn spawn<F>(&self, future: F)
+    where
+        F: core::future::Future<Output = ()> + Send + 'static,
+    {
+        drop(tokio::spawn(future));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,10 +10,56 @@ use super::Hedge;
 use crate::budget::RetryBudget;
 use crate::time::{Instant, Timer};
 
+/// What happens to the attempts that lost (or were still running when the future is dropped).
+pub trait Losers<Fut> {
+    /// Disposes of a losing attempt's slot.
+    fn dispose(&self, slot: &mut Option<Fut>);
+}
+
+/// The default: losing attempts are dropped (cancelled) in place.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct CancelLosers;
+
+impl<Fut> Losers<Fut> for CancelLosers {
+    #[inline]
+    fn dispose(&self, slot: &mut Option<Fut>) {
+        *slot = None;
+    }
+}
+
+/// Losing attempts are handed to a [`Spawn`](crate::spawn::Spawn)er and run to completion
+/// (their results are discarded). Used by [`Hedge::execute_detached`].
+#[cfg(feature = "alloc")]
+#[derive(Copy, Clone, Debug)]
+pub struct DetachLosers<S>(pub S);
+
+#[cfg(feature = "alloc")]
+impl<S, X> Losers<core::pin::Pin<alloc::boxed::Box<X>>> for DetachLosers<S>
+where
+    S: crate::spawn::Spawn,
+    X: Future + Send + 'static + ?Sized,
+{
+    fn dispose(&self, slot: &mut Option<core::pin::Pin<alloc::boxed::Box<X>>>) {
+        if let Some(attempt) = slot.take() {
+            self.0.spawn(async move {
+                let _ = attempt.await;
+            });
+        }
+    }
+}
+
 /// The future of [`Hedge::call`]. Its attempts live inside it (so it is `!Unpin`); dropping it
-/// cancels every attempt still running.
+/// cancels every attempt still running (or, in detached mode, lets them finish).
 #[must_use = "futures do nothing unless polled"]
-pub struct HedgeFuture<'a, T: Timer, const CAP: usize, G, F, Fut: Future> {
+pub struct HedgeFuture<
+    'a,
+    T: Timer,
+    const CAP: usize,
+    G,
+    F,
+    Fut: Future,
+    D: Losers<Fut> = CancelLosers,
+> {
     hedge: &'a Hedge<T, CAP, G>,
     op: F,
     attempts: [Option<Fut>; CAP],
@@ -24,11 +70,24 @@ pub struct HedgeFuture<'a, T: Timer, const CAP: usize, G, F, Fut: Future> {
     delay: Duration,
     last_failure: Option<Fut::Output>,
     sleep: Option<T::Sleep>,
+    losers: D,
     _pinned: PhantomPinned,
 }
 
-impl<'a, T: Timer, const CAP: usize, G, F, Fut: Future> HedgeFuture<'a, T, CAP, G, F, Fut> {
-    pub(super) fn new(hedge: &'a Hedge<T, CAP, G>, op: F) -> Self {
+impl<T: Timer, const CAP: usize, G, F, Fut: Future, D: Losers<Fut>> Drop
+    for HedgeFuture<'_, T, CAP, G, F, Fut, D>
+{
+    fn drop(&mut self) {
+        for slot in self.attempts.iter_mut() {
+            self.losers.dispose(slot);
+        }
+    }
+}
+
+impl<'a, T: Timer, const CAP: usize, G, F, Fut: Future, D: Losers<Fut>>
+    HedgeFuture<'a, T, CAP, G, F, Fut, D>
+{
+    pub(super) fn new(hedge: &'a Hedge<T, CAP, G>, op: F, losers: D) -> Self {
         HedgeFuture {
             hedge,
             op,
@@ -40,6 +99,7 @@ impl<'a, T: Timer, const CAP: usize, G, F, Fut: Future> HedgeFuture<'a, T, CAP, 
             delay: Duration::ZERO,
             last_failure: None,
             sleep: None,
+            losers,
             _pinned: PhantomPinned,
         }
     }
@@ -59,12 +119,13 @@ impl<'a, T: Timer, const CAP: usize, G, F, Fut: Future> HedgeFuture<'a, T, CAP, 
     }
 }
 
-impl<T, const CAP: usize, G, F, Fut, V, E> Future for HedgeFuture<'_, T, CAP, G, F, Fut>
+impl<T, const CAP: usize, G, F, Fut, V, E, D> Future for HedgeFuture<'_, T, CAP, G, F, Fut, D>
 where
     T: Timer,
     G: RetryBudget,
     F: Fn() -> Fut,
     Fut: Future<Output = Result<V, E>>,
+    D: Losers<Fut>,
 {
     type Output = Result<V, E>;
 
@@ -99,8 +160,9 @@ where
                                 h.timer.now().saturating_duration_since(this.started_at[i]),
                             );
                         }
+                        this.attempts[i] = None;
                         for a in this.attempts.iter_mut() {
-                            *a = None; // cancel the losers now
+                            this.losers.dispose(a); // cancel (or detach) the losers now
                         }
                         this.sleep = None;
                         this.live = 0;

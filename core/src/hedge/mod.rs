@@ -47,7 +47,9 @@
 mod future;
 mod histogram;
 
-pub use future::HedgeFuture;
+#[cfg(feature = "alloc")]
+pub use future::DetachLosers;
+pub use future::{CancelLosers, HedgeFuture, Losers};
 pub use histogram::LatencyHistogram;
 
 use core::future::Future;
@@ -205,7 +207,42 @@ impl<T: Timer, const CAP: usize, G> Hedge<T, CAP, G> {
         F: Fn() -> Fut,
         Fut: Future,
     {
-        HedgeFuture::new(self, op)
+        HedgeFuture::new(self, op, CancelLosers)
+    }
+
+    /// Like [`Policy::execute`], but attempts that lose are not cancelled: they are handed to
+    /// `spawner` and run to completion in the background (their results are discarded). For
+    /// operations that must not be interrupted half-way. Each attempt is boxed so that it can
+    /// move to its own task: this mode allocates (`alloc` feature).
+    ///
+    /// ```
+    /// # #[cfg(feature = "alloc")] {
+    /// use core::future::Future;
+    /// use core::time::Duration;
+    /// use do_over_core::hedge::Hedge;
+    /// use do_over_core::spawn::Spawn;
+    /// use do_over_core::time::ManualClock;
+    ///
+    /// struct Detach; // a stand-in spawner that drops the futures it is given
+    /// impl Spawn for Detach {
+    ///     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, _f: F) {}
+    /// }
+    /// let clock = ManualClock::new();
+    /// let hedge = Hedge::new_with_timer(Duration::from_millis(10), &clock);
+    /// let out = clock.run(hedge.execute_detached(&Detach, || async { Ok::<_, ()>(1) }));
+    /// assert_eq!(out, Ok(1));
+    /// # }
+    /// ```
+    #[cfg(feature = "alloc")]
+    pub async fn execute_detached<S, F, Fut, V, E>(&self, spawner: S, f: F) -> Result<V, E>
+    where
+        S: crate::spawn::Spawn,
+        G: RetryBudget,
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+    {
+        let boxed = || alloc::boxed::Box::pin(f());
+        HedgeFuture::new(self, boxed, DetachLosers(spawner)).await
     }
 }
 
