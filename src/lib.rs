@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
@@ -20,7 +21,11 @@ pub mod error {
 /// Time: the [`Timer`](time::Timer) trait, the [`ManualClock`](time::ManualClock) for
 /// tests, and the runtime timers enabled by features.
 pub mod time {
+    #[cfg(feature = "smol")]
+    pub use do_over_async_std::AsyncIoTimer;
     pub use do_over_core::time::*;
+    #[cfg(feature = "embassy")]
+    pub use do_over_embassy::EmbassyTimer;
     #[cfg(feature = "tokio")]
     pub use do_over_tokio::TokioTimer;
 }
@@ -80,9 +85,12 @@ pub mod circuit_breaker {
     pub use do_over_core::circuit_breaker::{
         AnyFailure, BreakDuration, BreakFn, BreakerFuture, BreakerListener, BreakerMetrics,
         BreakerPermit, CircuitState, Consecutive, CountWindow, ExcludeRejections, ExponentialBreak,
-        FailureIf, FailurePredicate, FixedBreak, KeyedCircuitBreaker, ListenerFn, NoListener,
-        Outcome, TIME_WINDOW_BUCKETS, TimeWindow, Transition, Trigger, WindowStats,
+        FailureIf, FailurePredicate, FixedBreak, ListenerFn, NoListener, Outcome,
+        TIME_WINDOW_BUCKETS, TimeWindow, Transition, Trigger, WindowStats,
     };
+
+    #[cfg(feature = "alloc")]
+    pub use do_over_core::circuit_breaker::KeyedCircuitBreaker;
 
     /// Builds a [`CircuitBreaker`] on the Tokio timer, validating every setting.
     #[cfg(feature = "tokio")]
@@ -105,9 +113,9 @@ pub mod fallback {
 
 /// Hedging. See [`do_over_core::hedge`] for the exact semantics.
 pub mod hedge {
-    pub use do_over_core::hedge::{
-        CancelLosers, DetachLosers, HedgeFuture, LatencyHistogram, Losers,
-    };
+    #[cfg(feature = "alloc")]
+    pub use do_over_core::hedge::DetachLosers;
+    pub use do_over_core::hedge::{CancelLosers, HedgeFuture, LatencyHistogram, Losers};
 
     /// The hedge policy on the Tokio timer: `Hedge::new(delay)`.
     #[cfg(feature = "tokio")]
@@ -121,12 +129,14 @@ pub mod spawn {
 }
 
 /// One policy per key with a bound on memory: [`Keyed`](keyed::Keyed).
+#[cfg(feature = "alloc")]
 pub mod keyed {
     pub use do_over_core::keyed::*;
 }
 
 /// Rate limiting (GCRA). See [`do_over_core::rate_limit`] for the exact semantics.
 pub mod rate_limit {
+    #[cfg(feature = "alloc")]
     pub use do_over_core::rate_limit::KeyedRateLimiter;
     pub use do_over_core::rate_limit::RateLimitFuture;
 
@@ -165,4 +175,43 @@ pub mod prelude {
     #[cfg(feature = "tokio")]
     pub use crate::timeout::TimeoutPolicy;
     pub use crate::wrap::{Compose, Wrap};
+}
+
+/// Declares the reference API's policy types bound to one timer.
+#[cfg(any(feature = "smol", feature = "embassy"))]
+macro_rules! runtime_api {
+    ($timer:ty) => {
+        /// The retry policy on this runtime's timer.
+        pub type RetryPolicy = do_over_core::retry::RetryPolicy<$timer>;
+        /// The timeout policy on this runtime's timer.
+        pub type TimeoutPolicy = do_over_core::timeout::TimeoutPolicy<$timer>;
+        /// The circuit breaker on this runtime's timer.
+        pub type CircuitBreaker = do_over_core::circuit_breaker::CircuitBreaker<$timer>;
+        /// The bulkhead on this runtime's timer.
+        pub type Bulkhead = do_over_core::bulkhead::Bulkhead<$timer>;
+        /// The rate limiter on this runtime's timer.
+        pub type RateLimiter = do_over_core::rate_limit::RateLimiter<$timer>;
+        /// The hedge policy on this runtime's timer.
+        pub type Hedge = do_over_core::hedge::Hedge<$timer>;
+        /// The retry budget on this runtime's timer.
+        pub type TpsBudget = do_over_core::budget::TpsBudget<$timer>;
+        pub use do_over_core::policy::{LocalPolicy, Policy};
+        pub use do_over_core::wrap::{Compose, Wrap};
+    };
+}
+
+/// The reference API on **smol**'s timer (`async-io`), which **async-std** also runs on:
+/// `do_over::smol::RetryPolicy::fixed(3, delay)` and so on. async-std is discontinued
+/// upstream (RUSTSEC-2025-0052): prefer smol for new code.
+#[cfg(feature = "smol")]
+pub mod smol {
+    runtime_api!(do_over_async_std::AsyncIoTimer);
+}
+
+/// The reference API on **Embassy**'s timer (`embassy-time`), usable without `std`:
+/// `do_over::embassy::RetryPolicy::fixed(3, delay)` and so on. Operations that borrow
+/// peripherals are usually not `Send`: call them with `LocalPolicy::execute_local`.
+#[cfg(feature = "embassy")]
+pub mod embassy {
+    runtime_api!(do_over_embassy::EmbassyTimer);
 }

@@ -1,0 +1,84 @@
+//! # do-over-async-std
+//!
+//! The time source of [do-over](https://docs.rs/do-over) for **smol** and **async-std**:
+//! [`AsyncIoTimer`] sleeps with `async_io::Timer`, the timer both runtimes use, and reads
+//! `std::time::Instant`.
+//!
+//! async-std is discontinued upstream (RUSTSEC-2025-0052); it still runs on this timer, but
+//! new code should use smol, which async-std was built from.
+//!
+//! ```
+//! use std::time::Duration;
+//! use do_over_async_std::AsyncIoTimer;
+//! use do_over_core::policy::Policy;
+//! use do_over_core::retry::RetryPolicy;
+//!
+//! smol::block_on(async {
+//!     let retry = RetryPolicy::<AsyncIoTimer>::fixed(2, Duration::from_millis(1));
+//!     let out = retry.execute(|| async { Ok::<_, std::io::Error>(5) }).await;
+//!     assert_eq!(out.unwrap(), 5);
+//! });
+//! ```
+#![deny(missing_docs)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use do_over_core::time::{Clock, Instant, Timer};
+
+/// The `std` instant do-over's [`Instant::ZERO`] stands for on this timer.
+fn anchor() -> std::time::Instant {
+    static ANCHOR: OnceLock<std::time::Instant> = OnceLock::new();
+    *ANCHOR.get_or_init(std::time::Instant::now)
+}
+
+/// Converts a `std` instant to do-over's [`Instant`] (saturating at the anchor).
+pub fn from_std(t: std::time::Instant) -> Instant {
+    let since = t.saturating_duration_since(anchor());
+    Instant::from_nanos(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// Converts do-over's [`Instant`] to a `std` instant (`None` past what the platform holds).
+pub fn to_std(t: Instant) -> Option<std::time::Instant> {
+    anchor().checked_add(t.since_origin())
+}
+
+/// Time from `std::time::Instant`, sleeps from `async_io::Timer`. Zero-sized.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AsyncIoTimer;
+
+/// The sleep future of [`AsyncIoTimer`]: an `async_io::Timer`, or one that never fires for
+/// a deadline beyond what `std::time::Instant` can represent.
+#[derive(Debug)]
+pub struct Sleep(async_io::Timer);
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
+}
+
+impl Clock for AsyncIoTimer {
+    fn now(&self) -> Instant {
+        from_std(std::time::Instant::now())
+    }
+}
+
+impl Timer for AsyncIoTimer {
+    type Sleep = Sleep;
+
+    fn sleep_until(&self, deadline: Instant) -> Sleep {
+        Sleep(match to_std(deadline) {
+            Some(at) => async_io::Timer::at(at),
+            None => async_io::Timer::never(),
+        })
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        Sleep(async_io::Timer::after(duration))
+    }
+}

@@ -1,0 +1,93 @@
+//! # do-over-embassy
+//!
+//! The Embassy time source for [do-over](https://docs.rs/do-over): [`EmbassyTimer`] reads
+//! `embassy_time::Instant` and sleeps with `embassy_time::Timer`, keeping the driver's full
+//! tick precision (sub-millisecond: a 1 MHz tick gives microseconds; nothing is truncated to
+//! whole milliseconds).
+//!
+//! `#![no_std]`, no allocation. The firmware provides the time driver (its HAL does) and, on
+//! `thumbv6m`, how atomics are provided (for example `--cfg
+//! portable_atomic_unsafe_assume_single_core`); this crate chooses neither.
+//!
+//! ```no_run
+//! use core::time::Duration;
+//! use do_over_core::policy::LocalPolicy;
+//! use do_over_core::retry::RetryPolicy;
+//! use do_over_embassy::EmbassyTimer;
+//!
+//! async fn read_sensor() -> Result<u16, ()> { Ok(42) }
+//!
+//! async fn task() {
+//!     let retry = RetryPolicy::<EmbassyTimer>::fixed(3, Duration::from_millis(5));
+//!     let _reading = retry.execute_local(|| read_sensor()).await;
+//! }
+//! ```
+#![no_std]
+#![deny(missing_docs)]
+
+use core::time::Duration;
+
+use do_over_core::time::{Clock, Instant, Timer};
+
+/// Converts embassy ticks to nanoseconds, saturating.
+fn ticks_to_nanos(ticks: u64) -> u64 {
+    let nanos = u128::from(ticks) * 1_000_000_000 / u128::from(embassy_time::TICK_HZ);
+    u64::try_from(nanos).unwrap_or(u64::MAX)
+}
+
+/// Converts nanoseconds to embassy ticks, rounding up (a sleep never ends early).
+fn nanos_to_ticks(nanos: u64) -> u64 {
+    let ticks = (u128::from(nanos) * u128::from(embassy_time::TICK_HZ)).div_ceil(1_000_000_000);
+    u64::try_from(ticks).unwrap_or(u64::MAX)
+}
+
+/// Converts an `embassy_time::Instant` to do-over's [`Instant`] (same origin: boot).
+pub fn from_embassy(t: embassy_time::Instant) -> Instant {
+    Instant::from_nanos(ticks_to_nanos(t.as_ticks()))
+}
+
+/// Converts do-over's [`Instant`] to an `embassy_time::Instant`, rounding up to a tick.
+pub fn to_embassy(t: Instant) -> embassy_time::Instant {
+    embassy_time::Instant::from_ticks(nanos_to_ticks(t.as_nanos()))
+}
+
+/// Time and sleep from `embassy-time`. Zero-sized: copy it freely.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EmbassyTimer;
+
+impl Clock for EmbassyTimer {
+    #[inline]
+    fn now(&self) -> Instant {
+        from_embassy(embassy_time::Instant::now())
+    }
+}
+
+impl Timer for EmbassyTimer {
+    type Sleep = embassy_time::Timer;
+
+    #[inline]
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
+        embassy_time::Timer::at(to_embassy(deadline))
+    }
+
+    #[inline]
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        let ticks = nanos_to_ticks(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+        embassy_time::Timer::after_ticks(ticks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversions_keep_sub_millisecond_precision() {
+        // The mock driver ticks at 1 MHz.
+        assert_eq!(embassy_time::TICK_HZ, 1_000_000);
+        assert_eq!(ticks_to_nanos(1_500), 1_500_000);
+        assert_eq!(nanos_to_ticks(1_500_000), 1_500);
+        assert_eq!(nanos_to_ticks(1), 1, "rounds up: never early");
+        assert_eq!(ticks_to_nanos(u64::MAX), u64::MAX);
+    }
+}
