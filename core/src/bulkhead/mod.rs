@@ -3,7 +3,7 @@
 //! # Semantics
 //!
 //! * At most `max_concurrent` operations run at once. A call that finds no free slot is
-//!   rejected at once with [`Rejection::BulkheadFull`] (the operation does not run) —
+//!   rejected at once with [`Rejection::BulkheadFull`](crate::error::Rejection::BulkheadFull) (the operation does not run) —
 //!   unless a queue timeout is set.
 //! * With [`with_queue_timeout(d)`](Bulkhead::with_queue_timeout) the call waits up to `d` for a
 //!   slot, in strict FIFO order: a freed slot is handed to the longest waiter, and a newcomer

@@ -8,7 +8,7 @@
 //!   *consecutive* failures and any success resets the count; the builder offers a failure
 //!   ratio over a sliding time window ([`TimeWindow`]) or over the last N calls
 //!   ([`CountWindow`]), optionally with a slow-call ratio.
-//! * **Open.** Calls are rejected at once with [`Rejection::CircuitOpen`] (so
+//! * **Open.** Calls are rejected at once with [`Rejection::CircuitOpen`](crate::error::Rejection::CircuitOpen) (so
 //!   `DoOverError::CircuitOpen`) without running the operation; the rejection's `retry_after`
 //!   says how long until the breaker admits a probe ([`CircuitBreaker::retry_after`] tells the
 //!   same).

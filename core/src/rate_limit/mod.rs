@@ -8,7 +8,7 @@
 //!   `interval / capacity`, rounded up to the clock's tick). In any window of length `w` at
 //!   most `capacity + capacity·w/interval` calls pass — there is no boundary at which a fixed
 //!   window would let twice the rate through.
-//! * A call that finds no token is rejected with [`Rejection::RateLimited`] carrying
+//! * A call that finds no token is rejected with [`Rejection::RateLimited`](crate::error::Rejection::RateLimited) carrying
 //!   `retry_after`, the time until enough tokens will have refilled; the operation does not
 //!   run.
 //! * [`with_max_wait(d)`](RateLimiter::with_max_wait): a call that would have to wait at most
