@@ -368,7 +368,15 @@ async fn detached_mode_lets_the_losing_attempt_finish() {
         })
         .await;
     assert_eq!(out, Ok(1));
-    assert_eq!(finished.load(Ordering::SeqCst), 1, "the primary is still running");
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        1,
+        "the primary is still running"
+    );
     sleep(Duration::from_secs(1)).await;
-    assert_eq!(finished.load(Ordering::SeqCst), 2, "and it ran to completion on its own task");
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        2,
+        "and it ran to completion on its own task"
+    );
 }
