@@ -29,16 +29,35 @@ use core::time::Duration;
 
 use do_over_core::time::{Clock, Instant, Timer};
 
+/// Nanoseconds per tick when the tick rate divides 1 GHz exactly (1 MHz, 1 kHz, ...): then
+/// conversions are one 64-bit multiply or divide, with no 128-bit arithmetic on 32-bit MCUs.
+const NANOS_PER_TICK: Option<u64> = if 1_000_000_000 % embassy_time::TICK_HZ == 0 {
+    Some(1_000_000_000 / embassy_time::TICK_HZ)
+} else {
+    None
+};
+
 /// Converts embassy ticks to nanoseconds, saturating.
 fn ticks_to_nanos(ticks: u64) -> u64 {
-    let nanos = u128::from(ticks) * 1_000_000_000 / u128::from(embassy_time::TICK_HZ);
-    u64::try_from(nanos).unwrap_or(u64::MAX)
+    match NANOS_PER_TICK {
+        Some(per) => ticks.saturating_mul(per),
+        None => {
+            let nanos = u128::from(ticks) * 1_000_000_000 / u128::from(embassy_time::TICK_HZ);
+            u64::try_from(nanos).unwrap_or(u64::MAX)
+        }
+    }
 }
 
 /// Converts nanoseconds to embassy ticks, rounding up (a sleep never ends early).
 fn nanos_to_ticks(nanos: u64) -> u64 {
-    let ticks = (u128::from(nanos) * u128::from(embassy_time::TICK_HZ)).div_ceil(1_000_000_000);
-    u64::try_from(ticks).unwrap_or(u64::MAX)
+    match NANOS_PER_TICK {
+        Some(per) => nanos.div_ceil(per),
+        None => {
+            let ticks =
+                (u128::from(nanos) * u128::from(embassy_time::TICK_HZ)).div_ceil(1_000_000_000);
+            u64::try_from(ticks).unwrap_or(u64::MAX)
+        }
+    }
 }
 
 /// Converts an `embassy_time::Instant` to do-over's [`Instant`] (same origin: boot).

@@ -56,7 +56,7 @@ impl Backoff {
             Backoff::Linear { initial, step } => initial
                 .saturating_add(step.saturating_mul(k))
                 .min(MAX_DELAY),
-            Backoff::Exponential { base, factor } => scale(base, libm::pow(factor, f64::from(k))),
+            Backoff::Exponential { base, factor } => scale(base, powi(factor, k)),
         }
     }
 
@@ -88,13 +88,88 @@ pub(crate) struct JitterState {
     prev: f64,
 }
 
-/// The delay before retry `n` (1-based) under `backoff` and `jitter`, capped by `max`.
-pub(crate) fn next_delay<R: Random + ?Sized>(
+/// How a policy computes its delays. Chosen when the policy is built, so that a firmware
+/// using `RetryPolicy::fixed` links neither the floating-point jitter curves nor `pow`.
+pub(crate) type DelayFn =
+    fn(&Backoff, Jitter, Option<Duration>, u32, &dyn Random, &mut JitterState) -> Duration;
+
+fn cap(d: Duration, max: Option<Duration>) -> Duration {
+    match max {
+        Some(c) => d.min(c),
+        None => d,
+    }
+}
+
+/// Fixed backoff, no jitter.
+pub(crate) fn fixed_delay(
+    b: &Backoff,
+    _: Jitter,
+    max: Option<Duration>,
+    _: u32,
+    _: &dyn Random,
+    _: &mut JitterState,
+) -> Duration {
+    match *b {
+        Backoff::Fixed(d) => cap(d.min(MAX_DELAY), max),
+        _ => Duration::ZERO, // not chosen for other backoffs
+    }
+}
+
+/// Linear backoff, no jitter.
+pub(crate) fn linear_delay(
+    b: &Backoff,
+    _: Jitter,
+    max: Option<Duration>,
+    n: u32,
+    _: &dyn Random,
+    _: &mut JitterState,
+) -> Duration {
+    match *b {
+        Backoff::Linear { initial, step } => cap(
+            initial
+                .saturating_add(step.saturating_mul(n.saturating_sub(1)))
+                .min(MAX_DELAY),
+            max,
+        ),
+        _ => Duration::ZERO,
+    }
+}
+
+/// Exponential backoff, no jitter.
+pub(crate) fn exponential_delay(
+    b: &Backoff,
+    _: Jitter,
+    max: Option<Duration>,
+    n: u32,
+    _: &dyn Random,
+    _: &mut JitterState,
+) -> Duration {
+    match *b {
+        Backoff::Exponential { base, factor } => {
+            cap(scale(base, powi(factor, n.saturating_sub(1))), max)
+        }
+        _ => Duration::ZERO,
+    }
+}
+
+/// The delay function for a backoff and jitter.
+pub(crate) fn delay_fn_for(backoff: &Backoff, jitter: Jitter) -> DelayFn {
+    match (backoff, jitter) {
+        (Backoff::Fixed(_), Jitter::None) => fixed_delay,
+        (Backoff::Linear { .. }, Jitter::None) => linear_delay,
+        (Backoff::Exponential { .. }, Jitter::None) => exponential_delay,
+        _ => next_delay,
+    }
+}
+
+/// The delay before retry `n` (1-based) under `backoff` and `jitter`, capped by `max`: every
+/// combination.
+pub(crate) fn next_delay(
     backoff: &Backoff,
     jitter: Jitter,
     max: Option<Duration>,
     n: u32,
-    random: &R,
+    random: &dyn Random,
     state: &mut JitterState,
 ) -> Duration {
     let d = match jitter {
@@ -106,10 +181,20 @@ pub(crate) fn next_delay<R: Random + ?Sized>(
         }
         Jitter::Decorrelated => decorrelated(backoff.first(), n, random.next_f64(), state),
     };
-    match max {
-        Some(cap) => d.min(cap),
-        None => d,
+    cap(d, max)
+}
+
+/// `x^k` by repeated squaring: multiplications only (no `pow`), saturating to infinity.
+fn powi(x: f64, mut k: u32) -> f64 {
+    let (mut base, mut acc) = (x, 1.0f64);
+    while k > 0 {
+        if k & 1 == 1 {
+            acc *= base;
+        }
+        base *= base;
+        k >>= 1;
     }
+    acc
 }
 
 /// Polly's "decorrelated jitter backoff v2" curve: with `t = (n − 1) + u` for a uniform `u`,
@@ -134,7 +219,7 @@ pub(crate) fn scale(d: Duration, x: f64) -> Duration {
     } else if nanos >= u64::MAX as f64 {
         MAX_DELAY
     } else {
-        Duration::from_nanos(libm::round(nanos) as u64)
+        Duration::from_nanos((nanos + 0.5) as u64) // round to the nearest nanosecond
     }
 }
 

@@ -7,7 +7,7 @@ use core::time::Duration;
 
 use pin_project_lite::pin_project;
 
-use super::backoff::{JitterState, next_delay};
+use super::backoff::JitterState;
 use super::{DelayHint, OnRetry, RetryEvent, RetryEventKind, RetryPolicy, RetryPredicate};
 use crate::budget::RetryBudget;
 use crate::random::Random;
@@ -92,7 +92,7 @@ where
             let retry = *this.retries + 1;
             let delay = match policy.hint.delay_hint(&error) {
                 Some(d) => d,
-                None => next_delay(
+                None => (s.delay_fn)(
                     &s.backoff,
                     s.jitter,
                     s.max_delay,

@@ -161,13 +161,15 @@ impl<E, F: Fn(&RetryEvent<'_, E>)> OnRetry<E> for OnRetryFn<F, E> {
 }
 
 /// Validated retry settings (everything but the hooks and the timer).
-#[derive(Copy, Clone, Debug, PartialEq)]
+#[derive(Copy, Clone, Debug)]
 struct Settings {
     max_retries: u32,
     backoff: Backoff,
     jitter: Jitter,
     max_delay: Option<Duration>,
     max_elapsed: Option<Duration>,
+    /// How delays are computed, chosen for `backoff` and `jitter` at build time.
+    delay_fn: backoff::DelayFn,
 }
 
 /// Retries a failed operation with a backoff delay. See the [module docs](self) for the
@@ -239,7 +241,7 @@ impl<T: Timer + Default> RetryPolicy<T> {
         let b = RetryBuilder::new(T::default())
             .max_retries(max_retries)
             .linear(initial, step)
-            .build();
+            .build_with(backoff::linear_delay);
         expect_valid("RetryPolicy::linear", b)
     }
 
@@ -257,7 +259,7 @@ impl<T: Timer> RetryPolicy<T> {
         let b = RetryBuilder::new(timer)
             .max_retries(max_retries)
             .fixed(delay)
-            .build();
+            .build_with(backoff::fixed_delay);
         expect_valid("RetryPolicy::fixed", b)
     }
 
@@ -267,7 +269,7 @@ impl<T: Timer> RetryPolicy<T> {
         let b = RetryBuilder::new(timer)
             .max_retries(max_retries)
             .exponential(base, factor)
-            .build();
+            .build_with(backoff::exponential_delay);
         expect_valid("RetryPolicy::exponential", b)
     }
 }
@@ -438,6 +440,7 @@ impl<T: Timer> RetryBuilder<T> {
                 jitter: Jitter::None,
                 max_delay: None,
                 max_elapsed: None,
+                delay_fn: backoff::fixed_delay,
             },
         }
     }
@@ -503,7 +506,15 @@ impl<T: Timer> RetryBuilder<T> {
     /// [`ConfigError`] naming `max_retries` (must be at least 1), `factor` (must be finite
     /// and greater than 0), `max_delay` or `max_elapsed` (must be greater than 0).
     pub fn build(self) -> Result<RetryPolicy<T>, ConfigError> {
-        let s = self.settings;
+        let f = backoff::delay_fn_for(&self.settings.backoff, self.settings.jitter);
+        self.build_with(f)
+    }
+
+    /// [`build`](Self::build) with a known delay function (the reference constructors use
+    /// this, so a program that never jitters links no jitter code).
+    fn build_with(self, delay_fn: backoff::DelayFn) -> Result<RetryPolicy<T>, ConfigError> {
+        let mut s = self.settings;
+        s.delay_fn = delay_fn;
         if s.max_retries == 0 {
             return Err(ConfigError::new("max_retries", "must be at least 1"));
         }
