@@ -206,6 +206,9 @@ macro_rules! runtime_api {
 #[cfg(feature = "smol")]
 pub mod smol {
     runtime_api!(do_over_async_std::AsyncIoTimer);
+    #[cfg(feature = "async-std")]
+    pub use do_over_async_std::AsyncStdSpawner;
+    pub use do_over_async_std::SmolSpawner;
 }
 
 /// The reference API on **Embassy**'s timer (`embassy-time`), usable without `std`:

@@ -82,3 +82,55 @@ impl Timer for AsyncIoTimer {
         Sleep(async_io::Timer::after(duration))
     }
 }
+
+/// Spawns detached tasks with `smol::spawn` (feature `smol`): the
+/// [`Spawn`](do_over_core::spawn::Spawn) capability for smol, used by hedging's detached mode.
+#[cfg(feature = "smol")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SmolSpawner;
+
+#[cfg(feature = "smol")]
+impl do_over_core::spawn::Spawn for SmolSpawner {
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        smol::spawn(future).detach();
+    }
+}
+
+/// Spawns detached tasks with `async_std::task::spawn` (feature `async-std`).
+#[cfg(feature = "async-std")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AsyncStdSpawner;
+
+#[cfg(feature = "async-std")]
+impl do_over_core::spawn::Spawn for AsyncStdSpawner {
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        drop(async_std::task::spawn(future));
+    }
+}
+
+#[cfg(all(test, feature = "smol"))]
+mod tests {
+    use super::*;
+    use do_over_core::spawn::Spawn;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[test]
+    fn smol_spawner_runs_the_future_to_completion() {
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        smol::block_on(async {
+            SmolSpawner.spawn(async move { d.store(true, Ordering::SeqCst) });
+            while !done.load(Ordering::SeqCst) {
+                AsyncIoTimer.sleep(Duration::from_millis(1)).await;
+            }
+        });
+        assert!(done.load(Ordering::SeqCst));
+    }
+}
