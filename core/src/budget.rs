@@ -222,7 +222,10 @@ impl<T: Timer> TpsBudget<T> {
 
     /// The balance over the window, in withdrawal units, including the reserve.
     pub fn balance(&self) -> i64 {
-        let e = self.epoch(self.timer.now());
+        self.balance_at(self.epoch(self.timer.now()))
+    }
+
+    fn balance_at(&self, e: usize) -> i64 {
         let live: i64 = self
             .slots
             .iter()
@@ -247,10 +250,10 @@ impl<T: Timer> RetryBudget for TpsBudget<T> {
     }
 
     fn withdraw(&self) -> bool {
-        if self.balance() < i64::from(self.withdraw_amount) {
+        let e = self.epoch(self.timer.now());
+        if self.balance_at(e) < i64::from(self.withdraw_amount) {
             return false;
         }
-        let e = self.epoch(self.timer.now());
         self.current(e)
             .balance
             .fetch_sub(self.withdraw_amount, Ordering::Relaxed);

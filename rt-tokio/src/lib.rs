@@ -29,6 +29,7 @@ use tokio::time::Instant as TokioInstant;
 /// The instant our [`Instant::ZERO`] stands for: a point comfortably before anything this
 /// process will observe, so that conversions never need to go below zero, even for the
 /// paused clocks of runtimes created before the anchor was first read.
+#[inline]
 fn anchor() -> TokioInstant {
     static ANCHOR: OnceLock<TokioInstant> = OnceLock::new();
     *ANCHOR.get_or_init(|| {
@@ -41,6 +42,7 @@ fn anchor() -> TokioInstant {
 }
 
 /// Converts a Tokio instant to do-over's [`Instant`] (saturating).
+#[inline]
 pub fn from_tokio(t: TokioInstant) -> Instant {
     let since = t.saturating_duration_since(anchor());
     Instant::from_nanos(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
@@ -48,6 +50,7 @@ pub fn from_tokio(t: TokioInstant) -> Instant {
 
 /// Converts do-over's [`Instant`] to a Tokio instant; an instant too far in the future for
 /// the platform becomes "about 30 years from the anchor", as Tokio itself does.
+#[inline]
 pub fn to_tokio(t: Instant) -> TokioInstant {
     let a = anchor();
     a.checked_add(t.since_origin())
