@@ -31,7 +31,7 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `alloc` | [`keyed::Keyed`]: one policy per key (per-endpoint breakers, per-client limiters) |
+//! | `alloc` | `keyed::Keyed`: one policy per key (per-endpoint breakers, per-client limiters) |
 //! | `std` | `FromRejection` for `std::io::Error` and boxed errors; OS-seeded jitter by default |
 #![no_std]
 #![deny(missing_docs)]

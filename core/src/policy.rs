@@ -177,3 +177,49 @@ impl<E, P: LocalPolicy<E> + ?Sized> LocalPolicy<E> for alloc::sync::Arc<P> {
         (**self).run_local(op)
     }
 }
+
+/// Implements [`Policy`], [`LocalPolicy`] and [`Compose`](crate::wrap::Compose) for a policy
+/// generic over its timer alone whose `call(op)` returns its named future and which rejects
+/// through [`FromRejection`](crate::error::FromRejection).
+macro_rules! timer_policy {
+    ($policy:ident) => {
+        impl<E, T> $crate::policy::Policy<E> for $policy<T>
+        where
+            E: $crate::error::FromRejection + Send,
+            T: $crate::time::Timer + Send + Sync,
+            T::Sleep: Send,
+        {
+            fn run<F, Fut, V>(
+                &self,
+                op: F,
+            ) -> impl core::future::Future<Output = Result<V, E>> + Send
+            where
+                F: Fn() -> Fut + Copy + Send + Sync,
+                Fut: core::future::Future<Output = Result<V, E>> + Send,
+                V: Send,
+            {
+                self.call(op)
+            }
+        }
+
+        impl<E, T> $crate::policy::LocalPolicy<E> for $policy<T>
+        where
+            E: $crate::error::FromRejection,
+            T: $crate::time::Timer,
+        {
+            fn run_local<F, Fut, V>(
+                &self,
+                op: F,
+            ) -> impl core::future::Future<Output = Result<V, E>>
+            where
+                F: Fn() -> Fut + Copy,
+                Fut: core::future::Future<Output = Result<V, E>>,
+            {
+                self.call(op)
+            }
+        }
+
+        impl<T> $crate::wrap::Compose for $policy<T> {}
+    };
+}
+pub(crate) use timer_policy;

@@ -66,7 +66,7 @@ impl SeededRandom {
 }
 
 impl Default for SeededRandom {
-    /// With the `std` feature: [`SeededRandom::from_entropy`]. Without it there is no entropy
+    /// With the `std` feature: `SeededRandom::from_entropy`. Without it there is no entropy
     /// source, so the seed is a fixed constant: give each device its own seed (a chip ID,
     /// say) with [`SeededRandom::new`] so a fleet does not retry in lockstep.
     fn default() -> Self {

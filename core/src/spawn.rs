@@ -7,7 +7,7 @@ use core::future::Future;
 ///
 /// Each runtime adapter implements it (`do_over_tokio::TokioTimer` spawns with
 /// `tokio::spawn`). Policies never spawn on their own; it is only used where a caller opts in,
-/// such as [`Hedge::execute_detached`](crate::hedge::Hedge::execute_detached), which lets
+/// such as `Hedge::execute_detached` (with `alloc`), which lets
 /// losing attempts finish instead of cancelling them.
 pub trait Spawn {
     /// Starts `future` in the background.

@@ -81,7 +81,6 @@ pub trait Compose: Sized {
 
 impl<O, I> Compose for Wrap<O, I> {}
 impl<T, P, D, H, R, G> Compose for crate::retry::RetryPolicy<T, P, D, H, R, G> {}
-impl<T> Compose for crate::timeout::TimeoutPolicy<T> {}
 
 impl<E, O: Policy<E>, I: Policy<E>> Policy<E> for Wrap<O, I> {
     fn run<F, Fut, T>(&self, op: F) -> impl Future<Output = Result<T, E>> + Send

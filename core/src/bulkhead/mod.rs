@@ -36,12 +36,10 @@ mod future;
 
 pub use future::BulkheadFuture;
 
-use core::future::Future;
 use core::task::Waker;
 use core::time::Duration;
 
-use crate::error::{ConfigError, FromRejection, expect_valid};
-use crate::policy::{LocalPolicy, Policy};
+use crate::error::{ConfigError, expect_valid};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{List, Node, SpinLock};
 use crate::time::Timer;
@@ -281,33 +279,7 @@ impl<T> Bulkhead<T> {
     }
 }
 
-impl<E, T> Policy<E> for Bulkhead<T>
-where
-    E: FromRejection + Send,
-    T: Timer + Send + Sync,
-    T::Sleep: Send,
-{
-    fn run<F, Fut, V>(&self, op: F) -> impl Future<Output = Result<V, E>> + Send
-    where
-        F: Fn() -> Fut + Copy + Send + Sync,
-        Fut: Future<Output = Result<V, E>> + Send,
-        V: Send,
-    {
-        self.call(op)
-    }
-}
-
-impl<E: FromRejection, T: Timer> LocalPolicy<E> for Bulkhead<T> {
-    fn run_local<F, Fut, V>(&self, op: F) -> impl Future<Output = Result<V, E>>
-    where
-        F: Fn() -> Fut + Copy,
-        Fut: Future<Output = Result<V, E>>,
-    {
-        self.call(op)
-    }
-}
-
-impl<T> crate::wrap::Compose for Bulkhead<T> {}
+crate::policy::timer_policy!(Bulkhead);
 
 pub(crate) type WaitNode = Node<Waiter>;
 

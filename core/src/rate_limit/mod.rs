@@ -50,11 +50,9 @@ mod future;
 
 pub use future::RateLimitFuture;
 
-use core::future::Future;
 use core::time::Duration;
 
-use crate::error::{ConfigError, FromRejection, MAX_WAIT, expect_valid};
-use crate::policy::{LocalPolicy, Policy};
+use crate::error::{ConfigError, MAX_WAIT, expect_valid};
 use crate::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use crate::time::{Instant, Timer, saturating_nanos};
 
@@ -305,33 +303,7 @@ impl<T> RateLimiter<T> {
     }
 }
 
-impl<E, T> Policy<E> for RateLimiter<T>
-where
-    E: FromRejection + Send,
-    T: Timer + Send + Sync,
-    T::Sleep: Send,
-{
-    fn run<F, Fut, V>(&self, op: F) -> impl Future<Output = Result<V, E>> + Send
-    where
-        F: Fn() -> Fut + Copy + Send + Sync,
-        Fut: Future<Output = Result<V, E>> + Send,
-        V: Send,
-    {
-        self.call(op)
-    }
-}
-
-impl<E: FromRejection, T: Timer> LocalPolicy<E> for RateLimiter<T> {
-    fn run_local<F, Fut, V>(&self, op: F) -> impl Future<Output = Result<V, E>>
-    where
-        F: Fn() -> Fut + Copy,
-        Fut: Future<Output = Result<V, E>>,
-    {
-        self.call(op)
-    }
-}
-
-impl<T> crate::wrap::Compose for RateLimiter<T> {}
+crate::policy::timer_policy!(RateLimiter);
 
 /// One limiter per key (client, endpoint), bounded by capacity with least-recently-used
 /// eviction (`alloc`).

@@ -9,7 +9,7 @@
 //!   wins.
 //! * Otherwise, at the deadline the operation's future is **dropped** (cancelled) at once
 //!   and the call fails with [`Rejection::Timeout`](crate::error::Rejection::Timeout), converted into the caller's error type
-//!   through [`FromRejection`]: `DoOverError::Timeout`, or an `io::Error` of kind `TimedOut`.
+//!   through [`FromRejection`](crate::error::FromRejection): `DoOverError::Timeout`, or an `io::Error` of kind `TimedOut`.
 //! * An operation that completes on its first poll never arms a timer.
 //! * Inside a retry ([`Wrap::new(retry, timeout)`](crate::wrap::Wrap)) each attempt gets its
 //!   own full timeout; outside (`Wrap::new(timeout, retry)`) the timeout bounds all
@@ -35,11 +35,9 @@ mod future;
 
 pub use future::TimeoutFuture;
 
-use core::future::Future;
 use core::time::Duration;
 
-use crate::error::{ConfigError, FromRejection, expect_valid};
-use crate::policy::{LocalPolicy, Policy};
+use crate::error::{ConfigError, expect_valid};
 use crate::time::Timer;
 
 /// Fails a call that takes longer than a fixed duration, cancelling the operation. See the
@@ -120,28 +118,4 @@ impl<T> TimeoutPolicy<T> {
     }
 }
 
-impl<E, T> Policy<E> for TimeoutPolicy<T>
-where
-    E: FromRejection + Send,
-    T: Timer + Send + Sync,
-    T::Sleep: Send,
-{
-    fn run<F, Fut, V>(&self, op: F) -> impl Future<Output = Result<V, E>> + Send
-    where
-        F: Fn() -> Fut + Copy + Send + Sync,
-        Fut: Future<Output = Result<V, E>> + Send,
-        V: Send,
-    {
-        self.call(op)
-    }
-}
-
-impl<E: FromRejection, T: Timer> LocalPolicy<E> for TimeoutPolicy<T> {
-    fn run_local<F, Fut, V>(&self, op: F) -> impl Future<Output = Result<V, E>>
-    where
-        F: Fn() -> Fut + Copy,
-        Fut: Future<Output = Result<V, E>>,
-    {
-        self.call(op)
-    }
-}
+crate::policy::timer_policy!(TimeoutPolicy);
