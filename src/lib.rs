@@ -123,6 +123,9 @@ pub mod hedge {
         do_over_core::hedge::Hedge<do_over_tokio::TokioTimer, CAP, G>;
 }
 
+#[cfg(feature = "tower")]
+pub mod tower;
+
 /// The [`Spawn`](spawn::Spawn) trait (implemented by `TokioTimer`).
 pub mod spawn {
     pub use do_over_core::spawn::*;
