@@ -1,4 +1,4 @@
-//! Tower middleware: any policy or stack as a [`Layer`](::tower::Layer) (feature `tower`).
+//! Tower middleware: any policy or stack as a [`Layer`] (feature `tower`).
 //!
 //! ```
 //! use do_over::retry::RetryPolicy;
