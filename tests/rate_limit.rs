@@ -205,3 +205,42 @@ async fn reference_rate_limiter_snippet_reports_rate_limited_not_bulkhead_full()
     assert_eq!(outcomes.iter().filter(|o| **o == "success").count(), 100);
     assert_eq!(outcomes[100], "rate limit exceeded");
 }
+
+#[tokio::test(start_paused = true)]
+async fn reservations_by_waiting_callers_bind_callers_that_do_not_wait() {
+    // Found in review: a TAT pushed far ahead by waiters was once mistaken for a stale one by
+    // a caller with a shorter max_wait, which then passed and rewound the TAT.
+    let l =
+        Arc::new(RateLimiter::new(1, Duration::from_secs(1)).with_max_wait(Duration::from_secs(2)));
+    hit(&l).await.unwrap(); // t=0
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            let l = l.clone();
+            tokio::spawn(async move { hit(&l).await })
+        })
+        .collect();
+    tokio::task::yield_now().await; // both reserve (t=1 s and t=2 s)
+    assert_eq!(
+        l.try_acquire(1),
+        Err(Duration::from_secs(3)),
+        "behind both reservations"
+    );
+    assert_eq!(l.available(), 0);
+    for w in waiters {
+        w.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokens_spent_count_against_a_smaller_new_quota() {
+    let l = RateLimiter::new(10, Duration::from_secs(10));
+    for _ in 0..10 {
+        hit(&l).await.unwrap();
+    }
+    l.set_quota(1, Duration::from_secs(1)).unwrap();
+    assert_eq!(l.available(), 0);
+    assert!(
+        hit(&l).await.is_err(),
+        "the burst already spent still counts"
+    );
+}

@@ -84,6 +84,9 @@ where
                         return full();
                     };
                     let n = this.node.get();
+                    // Arm the deadline before linking: if creating the sleep panicked after
+                    // the node was in the queue, the queue would keep a dangling pointer.
+                    let sleep = b.timer.sleep(timeout);
                     {
                         let mut q = b.queue.lock();
                         if q.len() >= b.max_queued {
@@ -103,12 +106,12 @@ where
                             q.push_back(n);
                         }
                     }
-                    this.sleep = Some(b.timer.sleep(timeout));
+                    this.sleep = Some(sleep);
                     this.phase = Phase::Queued;
                 }
                 Phase::Queued => {
                     let n = this.node.get();
-                    {
+                    let old_waker = {
                         let _q = b.queue.lock();
                         // SAFETY: under the queue lock.
                         unsafe {
@@ -119,11 +122,12 @@ where
                                 continue;
                             }
                             match &mut (*n).value.waker {
-                                Some(w) if w.will_wake(cx.waker()) => {}
-                                slot => *slot = Some(cx.waker().clone()),
+                                Some(w) if w.will_wake(cx.waker()) => None,
+                                slot => slot.replace(cx.waker().clone()),
                             }
                         }
-                    }
+                    };
+                    drop(old_waker); // outside the lock: dropping a waker may run any code
                     let Some(sleep) = this.sleep.as_mut() else {
                         unreachable!("a queued call has a deadline")
                     };
@@ -144,9 +148,10 @@ where
                         if q.is_empty() {
                             b.clear_waiting();
                         }
-                        (*n).value.waker = None;
                     }
                     drop(q);
+                    // SAFETY: unlinked: nobody else touches the node any more.
+                    drop(unsafe { (*n).value.waker.take() });
                     this.sleep = None;
                     this.phase = Phase::Done;
                     return full();
@@ -189,7 +194,7 @@ impl<T: Timer, F, Fut> Drop for BulkheadFuture<'_, T, F, Fut> {
         match self.phase {
             Phase::Queued => {
                 let n = self.node.get();
-                let granted = {
+                let (granted, waker) = {
                     let mut q = b.queue.lock();
                     // SAFETY: under the queue lock; if linked, `n` is in the queue.
                     unsafe {
@@ -199,10 +204,10 @@ impl<T: Timer, F, Fut> Drop for BulkheadFuture<'_, T, F, Fut> {
                                 b.clear_waiting();
                             }
                         }
-                        (*n).value.waker = None;
-                        (*n).value.granted
+                        ((*n).value.granted, (*n).value.waker.take())
                     }
                 };
+                drop(waker); // outside the lock
                 if granted {
                     b.release(); // hand the slot we were given to the next waiter
                 }

@@ -61,6 +61,13 @@ const TICK_NANOS: u64 = if usize::BITS >= 64 { 1 } else { 1_000 };
 /// The longest span the TAT word can represent unambiguously.
 const MAX_SPAN_TICKS: usize = usize::MAX >> 2;
 
+/// Whether a TAT `ahead` ticks after now is in the future. Legitimate reservations are at
+/// most `limit + max_wait` ahead (both below `MAX_SPAN_TICKS`), whoever made them; anything
+/// further is a stale TAT from before a wrap of the clock word (32-bit targets).
+fn is_ahead(ahead: usize) -> bool {
+    ahead as isize > 0 && ahead <= 2 * MAX_SPAN_TICKS
+}
+
 fn tick(t: Instant) -> usize {
     (t.as_nanos() / TICK_NANOS) as usize
 }
@@ -202,11 +209,7 @@ impl<T: Timer> RateLimiter<T> {
             // base = max(tat, now), on a wrapping clock word. A TAT further ahead than any
             // legitimate reservation can be is a stale one from before a wrap: treat as now.
             let ahead = tat.wrapping_sub(now);
-            let base = if ahead as isize > 0 && ahead <= limit.saturating_add(max_wait_ticks) {
-                tat
-            } else {
-                now
-            };
+            let base = if is_ahead(ahead) { tat } else { now };
             let new_tat = base.wrapping_add(need);
             let over = new_tat.wrapping_sub(now).saturating_sub(limit);
             if over > max_wait_ticks {
@@ -257,11 +260,7 @@ impl<T: Timer> RateLimiter<T> {
         let now = tick(self.timer.now());
         let tat = self.tat.load(Ordering::Relaxed);
         let ahead = tat.wrapping_sub(now);
-        let used = if ahead as isize > 0 && ahead <= limit {
-            ahead
-        } else {
-            0
-        };
+        let used = if is_ahead(ahead) { ahead.min(limit) } else { 0 };
         ((limit - used) / emission) as u32
     }
 }
