@@ -84,6 +84,14 @@ pub const BUDGET_SLOTS: usize = 10;
 
 const RECYCLING: usize = usize::MAX;
 const UNUSED: usize = usize::MAX - 1;
+/// Epochs live in the low bits; differences are taken modulo this mask, so the comparison
+/// stays right when the epoch counter wraps (on 32-bit targets, after years).
+const EPOCH_MASK: usize = usize::MAX >> 2;
+
+/// `a - b` modulo the epoch space.
+fn epoch_diff(a: usize, b: usize) -> usize {
+    a.wrapping_sub(b) & EPOCH_MASK
+}
 
 struct Slot {
     epoch: AtomicUsize,
@@ -176,7 +184,9 @@ impl<T: Timer> TpsBudget<T> {
         } else {
             (1000, (1000.0 / retry_ratio) as i32)
         };
-        let reserve = i64::from(min_per_sec) * ttl.as_secs() as i64 * i64::from(withdraw_amount);
+        let reserve = i64::from(min_per_sec)
+            .saturating_mul(ttl.as_secs() as i64)
+            .saturating_mul(i64::from(withdraw_amount));
         Ok(TpsBudget {
             timer,
             slot_nanos: (saturating_nanos(ttl) / BUDGET_SLOTS as u64).max(1),
@@ -191,7 +201,7 @@ impl<T: Timer> TpsBudget<T> {
     }
 
     fn epoch(&self, now: Instant) -> usize {
-        ((now.as_nanos() / self.slot_nanos) as usize) & (usize::MAX >> 2)
+        ((now.as_nanos() / self.slot_nanos) as usize) & EPOCH_MASK
     }
 
     /// The slot for the current time slice, recycled if it holds an older one.
@@ -206,7 +216,7 @@ impl<T: Timer> TpsBudget<T> {
                 spin_wait();
                 continue;
             }
-            if cur != UNUSED && cur.wrapping_sub(e) as isize > 0 {
+            if cur != UNUSED && cur != e && epoch_diff(cur, e) < EPOCH_MASK / 2 {
                 return s; // a newer slice already owns it: our clock read is slightly stale
             }
             if s.epoch
@@ -231,7 +241,7 @@ impl<T: Timer> TpsBudget<T> {
             .iter()
             .filter(|s| {
                 let stamp = s.epoch.load(Ordering::Acquire);
-                stamp < UNUSED && e.wrapping_sub(stamp) < BUDGET_SLOTS
+                stamp < UNUSED && epoch_diff(e, stamp) < BUDGET_SLOTS
             })
             .map(|s| i64::from(s.balance.load(Ordering::Relaxed)))
             .sum();
@@ -243,9 +253,14 @@ impl<T: Timer> RetryBudget for TpsBudget<T> {
     fn deposit(&self) {
         if self.deposit_amount != 0 {
             let e = self.epoch(self.timer.now());
-            self.current(e)
-                .balance
-                .fetch_add(self.deposit_amount, Ordering::Relaxed);
+            // Saturating: a slot cannot wrap to a huge debt under very high throughput.
+            let amount = self.deposit_amount;
+            let _ =
+                self.current(e)
+                    .balance
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                        Some(b.saturating_add(amount))
+                    });
         }
     }
 
@@ -254,9 +269,13 @@ impl<T: Timer> RetryBudget for TpsBudget<T> {
         if self.balance_at(e) < i64::from(self.withdraw_amount) {
             return false;
         }
-        self.current(e)
+        let amount = self.withdraw_amount;
+        let _ = self
+            .current(e)
             .balance
-            .fetch_sub(self.withdraw_amount, Ordering::Relaxed);
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some(b.saturating_sub(amount))
+            });
         true
     }
 }

@@ -27,6 +27,15 @@
 //! assert_eq!(out, Ok(42));
 //! ```
 //!
+//! ## Sharing a policy on firmware
+//!
+//! Policies are lock-free on their fast paths, but a few rare transitions (a breaker opening,
+//! a time-window bucket being recycled, the bulkhead's queue, the manual clock) spin for a
+//! handful of instructions until another thread finishes its update. On a single core with
+//! priority-preemptive executors (Embassy's `InterruptExecutor`, RTIC), do not share one policy
+//! between tasks of different priorities: a higher-priority task that preempts a lower one
+//! inside such a window would spin forever. Tasks of one priority (one executor) are fine.
+//!
 //! ## Features
 //!
 //! | feature | what it adds |

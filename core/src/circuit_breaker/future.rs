@@ -24,11 +24,13 @@ pin_project! {
         B: BreakDuration,
         L: BreakerListener,
     {
+        // Declared first so that it is dropped first: a cancelled probe's operation is torn
+        // down before its slot is given back.
+        #[pin]
+        fut: Option<Fut>,
         breaker: &'a CircuitBreaker<T, S, P, B, L>,
         op: F,
         permit: Option<BreakerPermit<'a, T, S, P, B, L>>,
-        #[pin]
-        fut: Option<Fut>,
     }
 }
 

@@ -28,7 +28,9 @@
 //!   ignores inner policies' rejections. An error that is not a failure counts as a success:
 //!   the dependency answered.
 //! * **Stale outcomes are ignored.** A call admitted in one closed period that finishes after
-//!   the breaker has moved on does not count toward the next period.
+//!   the breaker has moved on does not count toward the next period. (Best effort: the check
+//!   and the count are two atomic steps, so an outcome recorded at the very instant of a
+//!   manual `close()` can still land in the new period.)
 //! * **Manual control.** [`isolate`](CircuitBreaker::isolate) holds it open until
 //!   [`close`](CircuitBreaker::close) or [`reset`](CircuitBreaker::reset);
 //!   [`state`](CircuitBreaker::state) and [`metrics`](CircuitBreaker::metrics) observe it; a

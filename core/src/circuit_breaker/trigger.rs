@@ -190,6 +190,14 @@ fn trips(stats: &WindowStats, min: u32, failure_ratio: f64, slow: Option<(Durati
 pub const TIME_WINDOW_BUCKETS: usize = 10;
 
 const RESETTING: usize = usize::MAX;
+/// Epochs live in the low bits; differences are taken modulo this mask, so comparisons stay
+/// right when the epoch counter wraps (on 32-bit targets, after years).
+const EPOCH_MASK: usize = usize::MAX >> 1;
+
+/// `a - b` modulo the epoch space.
+fn epoch_diff(a: usize, b: usize) -> usize {
+    a.wrapping_sub(b) & EPOCH_MASK
+}
 
 struct Bucket {
     epoch: AtomicUsize,
@@ -243,7 +251,7 @@ impl core::fmt::Debug for TimeWindow {
 impl TimeWindow {
     fn epoch(&self, now: Instant) -> usize {
         // Truncation on 32-bit targets only aliases slices 2^31 buckets apart.
-        ((now.as_nanos() / self.bucket_nanos) as usize) & (usize::MAX >> 1)
+        ((now.as_nanos() / self.bucket_nanos) as usize) & EPOCH_MASK
     }
 }
 
@@ -267,7 +275,7 @@ impl Trigger for TimeWindow {
             }
             // Newer or equal stamp: count here. (A newer stamp means our clock read is
             // slightly stale; the call lands in the current slice.)
-            if cur == e || (cur.wrapping_sub(e) as isize > 0 && cur != RESETTING - 1) {
+            if cur == e || (cur != RESETTING - 1 && epoch_diff(cur, e) < EPOCH_MASK / 2) {
                 break;
             }
             if b.epoch
@@ -327,7 +335,7 @@ impl Trigger for TimeWindow {
         let mut s = WindowStats::default();
         for b in &self.buckets {
             let stamp = b.epoch.load(Ordering::Acquire);
-            if stamp >= RESETTING - 1 || e.wrapping_sub(stamp) >= TIME_WINDOW_BUCKETS {
+            if stamp >= RESETTING - 1 || epoch_diff(e, stamp) >= TIME_WINDOW_BUCKETS {
                 continue; // unused, being recycled, or older than the window
             }
             s.calls = s.calls.saturating_add(b.calls.load(Ordering::Relaxed));

@@ -10,8 +10,19 @@ use super::Hedge;
 use crate::budget::RetryBudget;
 use crate::time::{Instant, Timer};
 
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::CancelLosers {}
+    #[cfg(feature = "alloc")]
+    impl<S> Sealed for super::DetachLosers<S> {}
+}
+
 /// What happens to the attempts that lost (or were still running when the future is dropped).
-pub trait Losers<Fut> {
+///
+/// Sealed: its implementations receive slots whose futures are pinned, and only the two in
+/// this crate ([`CancelLosers`] drops in place, [`DetachLosers`] moves out boxed, `Unpin`
+/// attempts) respect that.
+pub trait Losers<Fut>: sealed::Sealed {
     /// Disposes of a losing attempt's slot.
     fn dispose(&self, slot: &mut Option<Fut>);
 }

@@ -79,6 +79,7 @@ where
             };
             let error = match ready!(attempt.poll(cx)) {
                 Ok(v) => {
+                    this.attempt.set(None);
                     policy.budget.deposit();
                     return Poll::Ready(Ok(v));
                 }
