@@ -20,7 +20,7 @@ mod sealed {
 /// What happens to the attempts that lost (or were still running when the future is dropped).
 ///
 /// Sealed: its implementations receive slots whose futures are pinned, and only the two in
-/// this crate ([`CancelLosers`] drops in place, [`DetachLosers`] moves out boxed, `Unpin`
+/// this crate ([`CancelLosers`] drops in place, `DetachLosers` moves out boxed, `Unpin`
 /// attempts) respect that.
 pub trait Losers<Fut>: sealed::Sealed {
     /// Disposes of a losing attempt's slot.
