@@ -2,6 +2,9 @@
 //! global allocator. Futures are polled by hand with a no-op waker, so nothing but the
 //! policy code runs between the two counter reads.
 
+mod common;
+use common::join;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::future::Future;
@@ -269,30 +272,6 @@ fn the_full_reference_stack_allocates_nothing() {
         })
     });
     assert_eq!((n, out), (0, Ok(2)));
-}
-
-/// Polls two futures to completion together (a tiny allocation-free `join`).
-async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (pin!(a), pin!(b));
-    let (mut ra, mut rb) = (None, None);
-    std::future::poll_fn(move |cx| {
-        if ra.is_none() {
-            if let Poll::Ready(v) = a.as_mut().poll(cx) {
-                ra = Some(v);
-            }
-        }
-        if rb.is_none() {
-            if let Poll::Ready(v) = b.as_mut().poll(cx) {
-                rb = Some(v);
-            }
-        }
-        if ra.is_some() && rb.is_some() {
-            Poll::Ready((ra.take().unwrap(), rb.take().unwrap()))
-        } else {
-            Poll::Pending
-        }
-    })
-    .await
 }
 
 #[test]

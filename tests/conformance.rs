@@ -8,6 +8,9 @@
 //! time, only what cannot be flaky is asserted: the same counts and order, and durations at
 //! least as long as configured (a sleep never ends early).
 
+mod common;
+use common::join;
+
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
@@ -131,30 +134,6 @@ fn assert_times<R: Runtime>(actual: &[u64], expected: &[u64]) {
             assert!(a >= e, "{actual:?} should be at least {expected:?}");
         }
     }
-}
-
-/// Polls `a` and `b` together to completion (an allocation-free join for every runtime).
-async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (pin!(a), pin!(b));
-    let (mut ra, mut rb) = (None, None);
-    std::future::poll_fn(move |cx| {
-        if ra.is_none() {
-            if let Poll::Ready(v) = a.as_mut().poll(cx) {
-                ra = Some(v);
-            }
-        }
-        if rb.is_none() {
-            if let Poll::Ready(v) = b.as_mut().poll(cx) {
-                rb = Some(v);
-            }
-        }
-        if ra.is_some() && rb.is_some() {
-            Poll::Ready((ra.take().unwrap(), rb.take().unwrap()))
-        } else {
-            Poll::Pending
-        }
-    })
-    .await
 }
 
 fn retry_counts_and_delays<R: Runtime>() {

@@ -24,10 +24,8 @@
 //! Run: `CARGO_TARGET_DIR=/work/target cargo bench -p do-over-benches --bench bulkhead_rate_limit`.
 
 use std::cell::{Cell, UnsafeCell};
-use std::future::Future;
 use std::io;
 use std::num::NonZeroU32;
-use std::pin::pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
@@ -39,13 +37,11 @@ use nonzero_ext::nonzero;
 #[global_allocator]
 static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
 
+mod common;
+use common::{WARM_UP_CALLS, poll_ready};
+
 fn main() {
-    // 1000 samples by default for stable medians; `--sample-count N` on the command line
-    // overrides it.
-    divan::Divan::default()
-        .sample_count(1000)
-        .config_with_args()
-        .main();
+    common::run_divan();
     let rejected = REJECTED_BY_ROW.lock().expect("not poisoned");
     for (row, n) in rejected.iter() {
         eprintln!("{row}: {n} calls rejected (all thread counts)");
@@ -64,23 +60,6 @@ const PER: Duration = Duration::from_secs(1);
 
 /// The error type of the do-over rows.
 type Error = do_over::error::DoOverError<io::Error>;
-
-/// Polls `f` once with a no-op waker and returns its output.
-///
-/// # Panics
-/// If `f` is pending: every benchmarked operation completes on its first poll.
-///
-/// Always inlined, so the future is built in place rather than copied into a separate
-/// call frame (see `overhead.rs`).
-#[inline(always)]
-fn poll_ready<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("the benchmarked future was pending on its first poll"),
-    }
-}
 
 /// Calls a tower service as a caller does: `poll_ready` with a no-op waker, then `call`, then
 /// one poll of the response future. `None` (counted as a rejection) if the service is not
@@ -133,11 +112,6 @@ fn record_rejections(row: &'static str) {
         }
     }
 }
-
-/// Calls of the body made before measuring, so that one-time work (lazy statics, the first
-/// touch of a clock or thread-local, cold caches) stays out of the numbers: divan sizes its
-/// samples from the first call.
-const WARM_UP_CALLS: usize = 1_000;
 
 /// Runs `body` as a single-threaded benchmark, inside the context of a Tokio current-thread
 /// runtime with the time driver enabled (built once per benchmark, outside the measurement),

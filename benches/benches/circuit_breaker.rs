@@ -34,13 +34,11 @@ use divan::{Bencher, black_box};
 #[global_allocator]
 static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
 
+mod common;
+use common::{WARM_UP_CALLS, bench_in_runtime, poll_ready};
+
 fn main() {
-    // 1000 samples by default for stable medians; `--sample-count N` on the command line
-    // overrides it.
-    divan::Divan::default()
-        .sample_count(1000)
-        .config_with_args()
-        .main();
+    common::run_divan();
     for (row, pending) in PENDING_BY_ROW.lock().expect("not poisoned").iter() {
         eprintln!("contended::{row}: {pending} polls returned Pending (all thread counts)");
     }
@@ -87,23 +85,6 @@ fn do_over_0_1_0_breaker() -> do_over_old::circuit_breaker::CircuitBreaker {
     do_over_old::circuit_breaker::CircuitBreaker::new(FAILURES as usize, BREAK)
 }
 
-/// Polls `f` once with a no-op waker and returns its output.
-///
-/// # Panics
-/// If `f` is pending: every benchmarked operation completes on its first poll.
-///
-/// Always inlined, so the future is built in place rather than copied into a separate
-/// call frame (see `overhead.rs`).
-#[inline(always)]
-fn poll_ready<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("the benchmarked future was pending on its first poll"),
-    }
-}
-
 /// Polls of a `contended` future that returned `Pending`, for the row being measured.
 static PENDING_POLLS: AtomicU64 = AtomicU64::new(0);
 /// The rows whose polls were ever `Pending`, and how many; printed at the end of the run.
@@ -128,26 +109,6 @@ fn poll_until_ready<F: Future>(f: F) -> F::Output {
         PENDING_POLLS.fetch_add(1, Ordering::Relaxed);
         std::hint::spin_loop();
     }
-}
-
-/// Calls of the body made before measuring, so that one-time work (lazy statics, the first
-/// touch of an epoch or thread-local, cold caches) stays out of the numbers: divan sizes its
-/// samples from the first call.
-const WARM_UP_CALLS: usize = 1_000;
-
-/// Runs `body` as a single-threaded benchmark, inside the context of a Tokio current-thread
-/// runtime with the time driver enabled (built once per benchmark, outside the measurement),
-/// as `overhead.rs` does.
-fn bench_in_runtime<O>(bencher: Bencher, mut body: impl FnMut() -> O) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a current-thread Tokio runtime");
-    let _context = runtime.enter();
-    for _ in 0..WARM_UP_CALLS {
-        black_box(body());
-    }
-    bencher.bench_local(body);
 }
 
 /// Runs `body` on divan's benchmarking threads (as many as the `threads` option says), all

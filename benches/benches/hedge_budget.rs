@@ -3,10 +3,7 @@
 //!
 //! Run: `cargo bench -p do-over-benches --bench hedge_budget`.
 
-use std::future::Future;
 use std::io;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use divan::{Bencher, black_box};
@@ -14,43 +11,19 @@ use divan::{Bencher, black_box};
 #[global_allocator]
 static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
 
+mod common;
+use common::{WARM_UP_CALLS, bench_in_runtime, poll_ready};
+
 fn main() {
-    divan::Divan::default()
-        .sample_count(1000)
-        .config_with_args()
-        .main();
+    common::run_divan();
 }
 
-const WARM_UP_CALLS: usize = 1_000;
 /// Budget settings shared by both budgets: a 10 s window, a floor of 10 retries per second,
 /// and a ratio of 1.0 so that a deposit pays for exactly one withdrawal (the balance stays
 /// level over a deposit + withdraw pair).
 const TTL: Duration = Duration::from_secs(10);
 const MIN_PER_SEC: u32 = 10;
 const RATIO: f32 = 1.0;
-
-/// Polls `f` once with a no-op waker (see `overhead.rs`).
-#[inline(always)]
-fn poll_ready<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("the benchmarked future was pending on its first poll"),
-    }
-}
-
-fn bench_in_runtime<O>(bencher: Bencher, mut body: impl FnMut() -> O) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a current-thread Tokio runtime");
-    let _context = runtime.enter();
-    for _ in 0..WARM_UP_CALLS {
-        black_box(body());
-    }
-    bencher.bench_local(body);
-}
 
 fn bench_shared<O: Send>(bencher: Bencher, body: impl Fn() -> O + Sync) {
     for _ in 0..WARM_UP_CALLS {

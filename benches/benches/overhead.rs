@@ -12,10 +12,7 @@
 //!
 //! Run: `CARGO_TARGET_DIR=/work/target cargo bench -p do-over-benches --bench overhead`.
 
-use std::future::Future;
 use std::io;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use divan::{Bencher, black_box};
@@ -23,13 +20,11 @@ use divan::{Bencher, black_box};
 #[global_allocator]
 static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
 
+mod common;
+use common::{bench_in_runtime, poll_ready};
+
 fn main() {
-    // 1000 samples by default for stable medians; `--sample-count N` on the command line
-    // overrides it.
-    divan::Divan::default()
-        .sample_count(1000)
-        .config_with_args()
-        .main();
+    common::run_divan();
 }
 
 /// Retry settings shared by every retry stack: 3 retries, 10 ms apart (never reached).
@@ -43,43 +38,6 @@ type Error = do_over::error::DoOverError<io::Error>;
 /// The error type of the do-over 0.1.0 stacks (its timeout only implements
 /// `Policy<DoOverError<E>>`).
 type OldError = do_over_old::error::DoOverError<io::Error>;
-
-/// Polls `f` once with a no-op waker and returns its output.
-///
-/// # Panics
-/// If `f` is pending: every benchmarked operation completes on its first poll.
-///
-/// Always inlined, so the future is built in place rather than copied into a separate
-/// call frame (as it would be inside a caller's `async fn`): otherwise the harness adds a
-/// `memcpy` of the whole future to every row but `bare`.
-#[inline(always)]
-fn poll_ready<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("the benchmarked future was pending on its first poll"),
-    }
-}
-
-/// Calls of the body made before measuring, so that one-time work (lazy statics, the first
-/// touch of the runtime's timer, cold caches) stays out of the numbers: divan sizes its
-/// samples from the first, and a slow first call would leave it timing one call per sample.
-const WARM_UP_CALLS: usize = 1_000;
-
-/// Runs `body` as the benchmark, inside the context of a Tokio current-thread runtime with
-/// the time driver enabled (built once per benchmark, outside the measurement).
-fn bench_in_runtime<O>(bencher: Bencher, mut body: impl FnMut() -> O) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a current-thread Tokio runtime");
-    let _context = runtime.enter();
-    for _ in 0..WARM_UP_CALLS {
-        black_box(body());
-    }
-    bencher.bench_local(body);
-}
 
 /// The operation, awaited directly: the baseline.
 mod bare {
