@@ -309,3 +309,55 @@ fn hedge_fallback_and_budget_allocate_nothing() {
     });
     assert_eq!((n, out), (0, Ok(42)), "budgeted retries, then the fallback");
 }
+
+#[test]
+fn observed_stacks_allocate_nothing() {
+    use do_over::core::bulkhead::Bulkhead;
+    use do_over::core::hedge::Hedge;
+    use do_over::observe::{Event, ListenerFn, ObserveExt};
+    let clock = ManualClock::new();
+    let seen = AtomicU32::new(0);
+    let count = ListenerFn(|_: &Event| {
+        seen.fetch_add(1, Ordering::Relaxed);
+    });
+    let stack = Wrap::new(
+        Bulkhead::new_with_timer(10, &clock).observe(&count),
+        Wrap::new(
+            CircuitBreaker::new(5, Duration::from_secs(30))
+                .with_timer(&clock)
+                .observe(&count),
+            Wrap::new(
+                RetryPolicy::exponential(3, Duration::from_millis(100), 2.0)
+                    .with_timer(&clock)
+                    .observe(&count),
+                TimeoutPolicy::new(Duration::from_secs(10))
+                    .with_timer(&clock)
+                    .observe(&count),
+            ),
+        ),
+    )
+    .observe_with_clock(&count, &clock);
+    let calls = AtomicU32::new(0);
+    let (n, out) = count_on_manual(&clock, || {
+        stack.execute(|| async {
+            if calls.fetch_add(1, Ordering::Relaxed) < 2 {
+                Err(DoOverError::Inner(0))
+            } else {
+                Ok(2)
+            }
+        })
+    });
+    assert_eq!((n, out), (0, Ok(2)));
+    // Three timeout outcomes, two retries, one outcome each for retry, breaker, bulkhead and
+    // the whole stack.
+    assert_eq!(seen.load(Ordering::Relaxed), 3 + 2 + 4);
+
+    let hedge = Hedge::new_with_timer(Duration::from_millis(5), &clock).observe(&count);
+    let (n, out) = count_on_manual(&clock, || {
+        hedge.execute(|| async {
+            (&clock).sleep(Duration::from_millis(20)).await;
+            Ok::<_, DoOverError<u8>>(1)
+        })
+    });
+    assert_eq!((n, out), (0, Ok(1)), "observed hedge");
+}

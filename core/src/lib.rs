@@ -60,6 +60,7 @@ pub mod fallback;
 pub mod hedge;
 #[cfg(feature = "alloc")]
 pub mod keyed;
+pub mod observe;
 pub mod policy;
 pub mod random;
 pub mod rate_limit;

@@ -291,3 +291,5 @@ impl Waiter {
         }
     }
 }
+
+crate::observe::observe_on_own_timer!(Bulkhead);

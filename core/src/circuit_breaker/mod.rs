@@ -91,6 +91,7 @@ use core::time::Duration;
 use state::{Kind, MAX_PROBES, Word};
 
 use crate::error::{ConfigError, FromRejection, MAX_WAIT, expect_valid};
+use crate::observe::{BreakerEvents, Listener, Metrics, MetricsListener, Observed};
 use crate::policy::{LocalPolicy, Policy};
 use crate::retry::MAX_DELAY;
 use crate::sync::atomic::{AtomicU32, AtomicUsize, Ordering, fence};
@@ -237,6 +238,15 @@ impl BreakerListener for NoListener {
     fn on_transition(&self, _: &Transition) {}
 }
 
+/// Both listeners hear every transition.
+impl<A: BreakerListener, B: BreakerListener> BreakerListener for (A, B) {
+    #[inline]
+    fn on_transition(&self, t: &Transition) {
+        self.0.on_transition(t);
+        self.1.on_transition(t);
+    }
+}
+
 /// A closure listener, made by [`CircuitBreaker::on_transition`].
 pub struct ListenerFn<F>(F);
 
@@ -373,6 +383,50 @@ impl<T, S, P, B, L> CircuitBreaker<T, S, P, B, L> {
             open_lo: self.open_lo,
             breaks_in_a_row: self.breaks_in_a_row,
         }
+    }
+
+    /// Reports every call's outcome and duration, and every state transition, to
+    /// `listener`; calls are timed on the breaker's timer. Keeps any existing transition
+    /// listener. See [`observe`](crate::observe).
+    pub fn observe<L2: Listener + Clone>(
+        self,
+        listener: L2,
+    ) -> Observed<CircuitBreaker<T, S, P, B, (L, BreakerEvents<L2>)>, L2, T>
+    where
+        T: Clone,
+    {
+        let clock = self.timer.clone();
+        let breaker = CircuitBreaker {
+            timer: self.timer,
+            trigger: self.trigger,
+            predicate: self.predicate,
+            breaks: self.breaks,
+            listener: (self.listener, BreakerEvents(listener.clone())),
+            probes: self.probes,
+            word: self.word,
+            open_hi: self.open_hi,
+            open_lo: self.open_lo,
+            breaks_in_a_row: self.breaks_in_a_row,
+        };
+        Observed::new(breaker, listener, clock)
+    }
+
+    /// The reference metrics hook: `on_success` or `on_failure` once per call (a rejection
+    /// by the open circuit is a failure). [`observe`](Self::observe) through a
+    /// [`MetricsListener`].
+    #[allow(clippy::type_complexity)]
+    pub fn with_metrics<M: Metrics + Clone>(
+        self,
+        metrics: M,
+    ) -> Observed<
+        CircuitBreaker<T, S, P, B, (L, BreakerEvents<MetricsListener<M>>)>,
+        MetricsListener<M>,
+        T,
+    >
+    where
+        T: Clone,
+    {
+        self.observe(MetricsListener(metrics))
     }
 
     /// Moves the breaker onto another timer (for instance `&ManualClock` in a test).

@@ -57,6 +57,7 @@ use core::time::Duration;
 
 use crate::budget::{RetryBudget, Unlimited};
 use crate::error::{ConfigError, expect_valid};
+use crate::observe::{HedgeEvents, Listener, Metrics, MetricsListener, Observed};
 use crate::policy::{LocalPolicy, Policy};
 use crate::time::Timer;
 
@@ -159,6 +160,44 @@ impl<T: Timer, const CAP: usize, G> Hedge<T, CAP, G> {
             min_samples,
         });
         Ok(self)
+    }
+
+    /// Reports every call's outcome and duration, each hedged attempt started and each one
+    /// the budget refused, to `listener`; calls are timed on this policy's timer. See
+    /// [`observe`](crate::observe).
+    pub fn observe<L: Listener + Clone>(
+        self,
+        listener: L,
+    ) -> Observed<Hedge<T, CAP, HedgeEvents<G, L>>, L, T>
+    where
+        T: Clone,
+    {
+        let clock = self.timer.clone();
+        let hedge = Hedge {
+            timer: self.timer,
+            delay: self.delay,
+            max_hedged: self.max_hedged,
+            adaptive: self.adaptive,
+            histogram: self.histogram,
+            budget: HedgeEvents {
+                budget: self.budget,
+                listener: listener.clone(),
+            },
+        };
+        Observed::new(hedge, listener, clock)
+    }
+
+    /// The reference metrics hook: `on_success` or `on_failure` once per call.
+    /// [`observe`](Self::observe) through a [`MetricsListener`].
+    #[allow(clippy::type_complexity)]
+    pub fn with_metrics<M: Metrics + Clone>(
+        self,
+        metrics: M,
+    ) -> Observed<Hedge<T, CAP, HedgeEvents<G, MetricsListener<M>>>, MetricsListener<M>, T>
+    where
+        T: Clone,
+    {
+        self.observe(MetricsListener(metrics))
     }
 
     /// Limits hedges by a shared [`RetryBudget`].

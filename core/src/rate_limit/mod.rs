@@ -308,3 +308,5 @@ crate::policy::timer_policy!(RateLimiter);
 /// eviction (`alloc`).
 #[cfg(feature = "alloc")]
 pub type KeyedRateLimiter<K, L, M> = crate::keyed::Keyed<K, L, M>;
+
+crate::observe::observe_on_own_timer!(RateLimiter);

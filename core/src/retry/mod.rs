@@ -52,6 +52,7 @@ use core::time::Duration;
 
 use crate::budget::{RetryBudget, Unlimited};
 use crate::error::{ConfigError, expect_valid};
+use crate::observe::{Listener, Metrics, MetricsListener, Observed, RetryEvents};
 use crate::policy::{LocalPolicy, Policy};
 use crate::random::{Random, SeededRandom};
 use crate::time::Timer;
@@ -147,6 +148,16 @@ impl<E, F: Fn(&E) -> Option<Duration>> DelayHint<E> for HintFn<F, E> {
     #[inline]
     fn delay_hint(&self, error: &E) -> Option<Duration> {
         (self.0)(error)
+    }
+}
+
+/// Both hooks hear every retry (an `on_retry` closure and an [`observe`](RetryPolicy::observe)
+/// listener, say).
+impl<E, A: OnRetry<E>, B: OnRetry<E>> OnRetry<E> for (A, B) {
+    #[inline]
+    fn on_retry(&self, event: &RetryEvent<'_, E>) {
+        self.0.on_retry(event);
+        self.1.on_retry(event);
     }
 }
 
@@ -332,6 +343,46 @@ impl<T, P, D, O, R, G> RetryPolicy<T, P, D, O, R, G> {
             random: self.random,
             budget: self.budget,
         }
+    }
+
+    /// Reports every call's outcome and duration, and each retry (attempt, delay, cause) and
+    /// budget refusal, to `listener`; calls are timed on this policy's timer. Keeps any
+    /// [`on_retry`](Self::on_retry) hook. See [`observe`](crate::observe).
+    pub fn observe<L: Listener + Clone>(
+        self,
+        listener: L,
+    ) -> Observed<RetryPolicy<T, P, D, (O, RetryEvents<L>), R, G>, L, T>
+    where
+        T: Clone,
+    {
+        let clock = self.timer.clone();
+        let policy = RetryPolicy {
+            timer: self.timer,
+            settings: self.settings,
+            predicate: self.predicate,
+            hint: self.hint,
+            hook: (self.hook, RetryEvents(listener.clone())),
+            random: self.random,
+            budget: self.budget,
+        };
+        Observed::new(policy, listener, clock)
+    }
+
+    /// The reference metrics hook: `on_success`, `on_failure` once per call, `on_retry` once
+    /// per retry. [`observe`](Self::observe) through a [`MetricsListener`].
+    #[allow(clippy::type_complexity)]
+    pub fn with_metrics<M: Metrics + Clone>(
+        self,
+        metrics: M,
+    ) -> Observed<
+        RetryPolicy<T, P, D, (O, RetryEvents<MetricsListener<M>>), R, G>,
+        MetricsListener<M>,
+        T,
+    >
+    where
+        T: Clone,
+    {
+        self.observe(MetricsListener(metrics))
     }
 
     /// Uses `random` for jitter (for instance a [`SeededRandom`] with a fixed seed in tests).

@@ -119,3 +119,5 @@ impl<T> TimeoutPolicy<T> {
 }
 
 crate::policy::timer_policy!(TimeoutPolicy);
+
+crate::observe::observe_on_own_timer!(TimeoutPolicy);
