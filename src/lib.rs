@@ -123,6 +123,8 @@ pub mod hedge {
         do_over_core::hedge::Hedge<do_over_tokio::TokioTimer, CAP, G>;
 }
 
+#[cfg(feature = "http")]
+pub mod http;
 pub mod observe;
 
 #[cfg(feature = "tower")]

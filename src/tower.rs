@@ -30,18 +30,69 @@
 //!   readiness).
 //! * Errors: `DoOverError<S::Error>`, so a policy's rejections (timeout, open circuit, full
 //!   bulkhead, rate limit) and the service's own errors stay distinguishable.
-//! * Each attempt sends a clone of the request (requests must be `Clone`), and each call
-//!   boxes its future once: tower's `Service::Future` must be nameable. The policies
-//!   themselves still allocate nothing.
+//! * Requests are cloned only for policies that re-issue them: with a retry or hedge in the
+//!   stack (its [`Attempts`] kind is [`Many`]) each attempt sends a clone, so the request must
+//!   be `Clone`; with only timeouts, bulkheads, rate limiters and breakers ([`Once`]) the
+//!   request is moved into its single attempt and need not be `Clone` — so axum's
+//!   `Request<Body>` works, and server-side stacks wrap handlers directly.
+//! * Each call boxes its future once: tower's `Service::Future` must be nameable. The
+//!   policies themselves still allocate nothing.
+//!
+//! # As axum middleware
+//!
+//! axum wants infallible services, so put a `HandleErrorLayer` in front that turns the
+//! policy's rejections into responses; with feature `http`,
+//! [`rejection_response`](crate::http::rejection_response) answers `503` for a full bulkhead
+//! or open circuit, `429` with `Retry-After` when rate limited and `504` on timeout.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use std::sync::Mutex;
+
 use ::tower::{Layer, Service, ServiceExt};
 use do_over_core::error::DoOverError;
-use do_over_core::policy::Policy;
+use do_over_core::policy::{AttemptKind, Attempts, Many, Once, Policy};
+
+/// How a request reaches a policy's attempts: moved into the single attempt of a [`Once`]
+/// policy, cloned for each attempt of a [`Many`] policy.
+pub trait RequestSlot<Req>: AttemptKind {
+    /// Holds the request until the attempts take it.
+    type Slot: Send + Sync;
+    /// Stores the request.
+    fn fill(req: Req) -> Self::Slot;
+    /// The request for one attempt.
+    fn take(slot: &Self::Slot) -> Req;
+}
+
+impl<Req: Send> RequestSlot<Req> for Once {
+    type Slot = Mutex<Option<Req>>;
+
+    fn fill(req: Req) -> Self::Slot {
+        Mutex::new(Some(req))
+    }
+
+    fn take(slot: &Self::Slot) -> Req {
+        slot.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("a policy whose `Attempts::Kind` is `Once` ran its operation twice")
+    }
+}
+
+impl<Req: Clone + Send + Sync> RequestSlot<Req> for Many {
+    type Slot = Req;
+
+    fn fill(req: Req) -> Self::Slot {
+        req
+    }
+
+    fn take(slot: &Self::Slot) -> Req {
+        slot.clone()
+    }
+}
 
 /// Wraps services in a policy (or stack). See the [module docs](self).
 #[derive(Debug)]
@@ -110,12 +161,13 @@ pub type PolicyFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, DoOverError<
 
 impl<P, S, Req> Service<Req> for PolicyService<P, S>
 where
-    P: Policy<DoOverError<S::Error>> + 'static,
+    P: Policy<DoOverError<S::Error>> + Attempts + 'static,
+    P::Kind: RequestSlot<Req>,
     S: Service<Req> + Clone + Send + Sync + 'static,
     S::Future: Send,
     S::Response: Send + 'static,
     S::Error: Send + 'static,
-    Req: Clone + Send + Sync + 'static,
+    Req: Send + 'static,
 {
     type Response = S::Response;
     type Error = DoOverError<S::Error>;
@@ -128,11 +180,12 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         let policy = self.policy.clone();
         let inner = self.inner.clone();
+        let slot = <P::Kind as RequestSlot<Req>>::fill(req);
         Box::pin(async move {
             policy
                 .execute(|| {
                     let svc = inner.clone();
-                    let req = req.clone();
+                    let req = <P::Kind as RequestSlot<Req>>::take(&slot);
                     async move {
                         let mut svc = svc;
                         let ready = svc.ready().await.map_err(DoOverError::Inner)?;

@@ -75,19 +75,13 @@ mod tracing_capture {
 async fn tracing_listener_emits_structured_events() {
     use tracing_subscriber::layer::SubscriberExt;
     let lines = Arc::new(Mutex::new(Vec::new()));
-    let subscriber =
-        tracing_subscriber::registry().with(tracing_capture::Capture(lines.clone()));
+    let subscriber = tracing_subscriber::registry().with(tracing_capture::Capture(lines.clone()));
     let _guard = tracing::subscriber::set_default(subscriber);
 
     drive(TracingListener::new("orders")).await;
 
     let lines = lines.lock().unwrap();
-    let find = |needle: &str| {
-        lines
-            .iter()
-            .filter(|l| l.contains(needle))
-            .count()
-    };
+    let find = |needle: &str| lines.iter().filter(|l| l.contains(needle)).count();
     assert_eq!(find("event=retry"), 2, "{lines:#?}");
     assert!(
         lines.iter().any(|l| l.starts_with("INFO")
@@ -161,8 +155,14 @@ async fn prometheus_registry_scraped_over_http_has_the_numbers() {
         .unwrap();
     let events = |labels: &str| sample(&text, &format!("resilience_events_total{{{labels}}}"));
     assert_eq!(events(r#"pipeline="orders",event="retry",detail="""#), 2.0);
-    assert_eq!(events(r#"pipeline="orders",event="success",detail="""#), 2.0);
-    assert_eq!(events(r#"pipeline="orders",event="failure",detail="""#), 1.0);
+    assert_eq!(
+        events(r#"pipeline="orders",event="success",detail="""#),
+        2.0
+    );
+    assert_eq!(
+        events(r#"pipeline="orders",event="failure",detail="""#),
+        1.0
+    );
     assert_eq!(
         events(r#"pipeline="orders",event="rejected",detail="rate_limited""#),
         1.0
@@ -171,7 +171,10 @@ async fn prometheus_registry_scraped_over_http_has_the_numbers() {
         events(r#"pipeline="orders",event="circuit_transition",detail="open""#),
         1.0
     );
-    assert_eq!(events(r#"pipeline="search",event="success",detail="""#), 3.0);
+    assert_eq!(
+        events(r#"pipeline="search",event="success",detail="""#),
+        3.0
+    );
     let count = |labels: &str| {
         sample(
             &text,
@@ -225,7 +228,11 @@ async fn otel_instruments_reach_the_sdk_exporter() {
         .map(|p| {
             let attrs: Vec<_> = p.attributes().collect();
             assert_eq!(attr(attrs.clone(), "pipeline"), "orders");
-            (attr(attrs.clone(), "event"), attr(attrs, "detail"), p.value())
+            (
+                attr(attrs.clone(), "event"),
+                attr(attrs, "detail"),
+                p.value(),
+            )
         })
         .collect();
     counts.sort();

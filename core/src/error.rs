@@ -174,6 +174,8 @@ impl<E: fmt::Display> fmt::Display for DoOverError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DoOverError::Inner(e) => fmt::Display::fmt(e, f),
+            // The variant carries no `retry_after`: do not print a made-up zero.
+            DoOverError::CircuitOpen => f.write_str("circuit breaker is open"),
             other => match other.rejection() {
                 Some(r) => fmt::Display::fmt(&r, f),
                 None => Ok(()),

@@ -327,18 +327,16 @@ where
     L: Listener + Send + Sync,
     C: Clock + Send + Sync,
 {
-    fn run<F, Fut, T>(&self, op: F) -> impl Future<Output = Result<T, E>> + Send
+    async fn run<F, Fut, T>(&self, op: F) -> Result<T, E>
     where
         F: Fn() -> Fut + Copy + Send + Sync,
         Fut: Future<Output = Result<T, E>> + Send,
         T: Send,
     {
-        async move {
-            let started = self.clock.now();
-            let out = self.policy.run(op).await;
-            self.report(started, &out);
-            out
-        }
+        let started = self.clock.now();
+        let out = self.policy.run(op).await;
+        self.report(started, &out);
+        out
     }
 }
 
@@ -349,17 +347,15 @@ where
     L: Listener,
     C: Clock,
 {
-    fn run_local<F, Fut, T>(&self, op: F) -> impl Future<Output = Result<T, E>>
+    async fn run_local<F, Fut, T>(&self, op: F) -> Result<T, E>
     where
         F: Fn() -> Fut + Copy,
         Fut: Future<Output = Result<T, E>>,
     {
-        async move {
-            let started = self.clock.now();
-            let out = self.policy.run_local(op).await;
-            self.report(started, &out);
-            out
-        }
+        let started = self.clock.now();
+        let out = self.policy.run_local(op).await;
+        self.report(started, &out);
+        out
     }
 }
 
@@ -469,3 +465,7 @@ macro_rules! observe_on_own_timer {
 pub(crate) use observe_on_own_timer;
 
 impl<P, L, C> crate::wrap::Compose for Observed<P, L, C> {}
+
+impl<P: crate::policy::Attempts, L, C> crate::policy::Attempts for Observed<P, L, C> {
+    type Kind = P::Kind;
+}

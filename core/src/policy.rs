@@ -220,6 +220,74 @@ macro_rules! timer_policy {
         }
 
         impl<T> $crate::wrap::Compose for $policy<T> {}
+
+        impl<T> $crate::policy::Attempts for $policy<T> {
+            type Kind = $crate::policy::Once;
+        }
     };
 }
 pub(crate) use timer_policy;
+
+/// How often a policy may call its operation within one `run`: [`Once`] (timeout, bulkhead,
+/// rate limiter, circuit breaker) or [`Many`] (retry, hedge, and any stack containing one).
+///
+/// Adapters use it to avoid work that only re-issuing policies need: the tower layer clones
+/// a request per attempt only when the policy's kind is `Many`, and needs no `Clone` at all
+/// otherwise.
+///
+/// ```
+/// use do_over_core::policy::{Attempts, Many, Once};
+/// use do_over_core::retry::RetryPolicy;
+/// use do_over_core::time::ManualClock;
+/// use do_over_core::timeout::TimeoutPolicy;
+/// use do_over_core::wrap::Wrap;
+///
+/// fn kind<P: Attempts>(_: &P) -> &'static str { core::any::type_name::<P::Kind>() }
+/// let clock = ManualClock::new();
+/// let timeout = TimeoutPolicy::new_with_timer(core::time::Duration::from_secs(1), &clock);
+/// assert!(kind(&timeout).ends_with("Once"));
+/// let retry = RetryPolicy::fixed_with_timer(2, core::time::Duration::ZERO, &clock);
+/// assert!(kind(&Wrap::new(retry, timeout)).ends_with("Many"));
+/// ```
+pub trait Attempts {
+    /// [`Once`] or [`Many`].
+    type Kind: AttemptKind;
+}
+
+/// The policy calls its operation at most once per `run`.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Once;
+
+/// The policy may call its operation several times per `run` (possibly concurrently, for
+/// hedging).
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Many;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Once {}
+    impl Sealed for super::Many {}
+}
+
+/// [`Once`] or [`Many`]; `Or` combines two policies' kinds (for [`Wrap`](crate::wrap::Wrap)).
+pub trait AttemptKind: sealed::Sealed + Send + Sync + 'static {
+    /// `Many` if either is `Many`.
+    type Or<K: AttemptKind>: AttemptKind;
+}
+
+impl AttemptKind for Once {
+    type Or<K: AttemptKind> = K;
+}
+
+impl AttemptKind for Many {
+    type Or<K: AttemptKind> = Many;
+}
+
+impl<P: Attempts + ?Sized> Attempts for &P {
+    type Kind = P::Kind;
+}
+
+#[cfg(feature = "alloc")]
+impl<P: Attempts + ?Sized> Attempts for alloc::sync::Arc<P> {
+    type Kind = P::Kind;
+}

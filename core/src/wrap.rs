@@ -80,7 +80,17 @@ pub trait Compose: Sized {
 }
 
 impl<O, I> Compose for Wrap<O, I> {}
+/// A borrowed policy chains too, so the caller keeps the owner (to read a breaker's state).
+impl<P: Compose> Compose for &P {}
+#[cfg(feature = "alloc")]
+impl<P: Compose> Compose for alloc::sync::Arc<P> {}
 impl<T, P, D, H, R, G> Compose for crate::retry::RetryPolicy<T, P, D, H, R, G> {}
+
+impl<O: crate::policy::Attempts, I: crate::policy::Attempts> crate::policy::Attempts
+    for Wrap<O, I>
+{
+    type Kind = <O::Kind as crate::policy::AttemptKind>::Or<I::Kind>;
+}
 
 impl<E, O: Policy<E>, I: Policy<E>> Policy<E> for Wrap<O, I> {
     fn run<F, Fut, T>(&self, op: F) -> impl Future<Output = Result<T, E>> + Send

@@ -90,10 +90,7 @@ fn giving_up_is_a_failure_and_a_timeout_outcome_is_a_rejection() {
     let retry = RetryPolicy::fixed_with_timer(1, 5 * MS, &clock).observe(&events);
     let out: Result<(), E> = clock.run(retry.execute(|| async { Err(DoOverError::Inner("down")) }));
     assert_eq!(out, Err(DoOverError::Inner("down")));
-    assert_eq!(
-        events.take()[1..],
-        [Event::Failure { duration: 5 * MS }]
-    );
+    assert_eq!(events.take()[1..], [Event::Failure { duration: 5 * MS }]);
 
     let timeout = TimeoutPolicy::new_with_timer(20 * MS, &clock).observe(&events);
     let out: Result<(), E> = clock.run(timeout.execute(|| async {
@@ -121,7 +118,10 @@ fn breaker_reports_transitions_and_open_rejections() {
     let out = clock.run(breaker.execute(|| async { Ok::<_, E>(()) }));
     assert!(matches!(out, Err(DoOverError::CircuitOpen)), "{out:?}");
     clock.advance(100 * MS);
-    assert_eq!(clock.run(breaker.execute(|| async { Ok::<_, E>(1) })), Ok(1));
+    assert_eq!(
+        clock.run(breaker.execute(|| async { Ok::<_, E>(1) })),
+        Ok(1)
+    );
     let got = events.take();
     let transitions: Vec<_> = got
         .iter()
@@ -174,10 +174,17 @@ fn bulkhead_and_limiter_report_rejections_by_kind() {
         clock.run(limiter.execute(|| async { Ok::<_, E>(()) })),
         Ok(())
     );
-    assert!(clock.run(limiter.execute(|| async { Ok::<_, E>(()) })).is_err());
+    assert!(
+        clock
+            .run(limiter.execute(|| async { Ok::<_, E>(()) }))
+            .is_err()
+    );
     let got = events.take();
     assert_eq!(got[0].name(), "success");
-    assert_eq!((got[1].name(), got[1].detail()), ("rejected", "rate_limited"));
+    assert_eq!(
+        (got[1].name(), got[1].detail()),
+        ("rejected", "rate_limited")
+    );
 }
 
 /// A budget that refuses after `n` withdrawals.
@@ -278,10 +285,7 @@ fn reference_metrics_hook_counts_calls_and_retries_on_every_policy() {
         Bulkhead::new_with_timer(1, &clock),
         TimeoutPolicy::new_with_timer(MS, &clock),
     )
-    .observe_with_clock(
-        do_over_core::observe::MetricsListener(&m),
-        &clock,
-    );
+    .observe_with_clock(do_over_core::observe::MetricsListener(&m), &clock);
     let _ = clock.run(stack.execute(|| async {
         (&clock).sleep(5 * MS).await;
         Ok::<_, E>(())

@@ -45,7 +45,10 @@ impl Listener for TracingListener {
             Event::Failure { duration } => tracing::warn!(
                 target: "do_over", pipeline, event = name, duration_ms = ms(duration), "call failed"
             ),
-            Event::Rejected { rejection, duration } => tracing::warn!(
+            Event::Rejected {
+                rejection,
+                duration,
+            } => tracing::warn!(
                 target: "do_over",
                 pipeline,
                 event = name,
@@ -53,7 +56,11 @@ impl Listener for TracingListener {
                 duration_ms = ms(duration),
                 "call rejected: {rejection}"
             ),
-            Event::Retry { attempt, delay, cause } => tracing::info!(
+            Event::Retry {
+                attempt,
+                delay,
+                cause,
+            } => tracing::info!(
                 target: "do_over",
                 pipeline,
                 event = name,

@@ -388,6 +388,7 @@ impl<T, S, P, B, L> CircuitBreaker<T, S, P, B, L> {
     /// Reports every call's outcome and duration, and every state transition, to
     /// `listener`; calls are timed on the breaker's timer. Keeps any existing transition
     /// listener. See [`observe`](crate::observe).
+    #[allow(clippy::type_complexity)]
     pub fn observe<L2: Listener + Clone>(
         self,
         listener: L2,
@@ -1067,3 +1068,7 @@ where
 }
 
 impl<T, S, P, B, L> crate::wrap::Compose for CircuitBreaker<T, S, P, B, L> {}
+
+impl<T, S, P, B, L> crate::policy::Attempts for CircuitBreaker<T, S, P, B, L> {
+    type Kind = crate::policy::Once;
+}

@@ -313,3 +313,7 @@ impl<E, T: Timer, const CAP: usize, G: RetryBudget> LocalPolicy<E> for Hedge<T, 
 }
 
 impl<T, const CAP: usize, G> crate::wrap::Compose for Hedge<T, CAP, G> {}
+
+impl<T, const CAP: usize, G> crate::policy::Attempts for Hedge<T, CAP, G> {
+    type Kind = crate::policy::Many;
+}

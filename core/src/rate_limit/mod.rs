@@ -253,6 +253,48 @@ impl<T: Timer> RateLimiter<T> {
         Ok(())
     }
 
+    /// Admits nothing for `d` from now, then one token, refilling at the normal rate: what a
+    /// client does when a server answers `429`/`503` with `Retry-After: d`. Never shortens an
+    /// existing wait; `d` is capped at the longest span the limiter can represent.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use do_over_core::rate_limit::RateLimiter;
+    /// use do_over_core::time::ManualClock;
+    ///
+    /// let clock = ManualClock::new();
+    /// let limiter = RateLimiter::new_with_timer(10, Duration::from_secs(1), &clock);
+    /// limiter.hold_off(Duration::from_secs(2));
+    /// assert_eq!(limiter.try_acquire(1), Err(Duration::from_secs(2)));
+    /// clock.advance(Duration::from_secs(2));
+    /// assert_eq!(limiter.try_acquire(1), Ok(()));
+    /// assert!(limiter.try_acquire(1).is_err()); // the burst refills at the normal rate
+    /// ```
+    pub fn hold_off(&self, d: Duration) {
+        let emission = self.emission.load(Ordering::Relaxed);
+        let limit = self.limit.load(Ordering::Relaxed);
+        let d_ticks = (saturating_nanos(d) / TICK_NANOS).min(MAX_SPAN_TICKS as u64) as usize;
+        // A call at now + d then finds exactly one token: new_tat - (now + d) = limit.
+        let target_ahead = d_ticks + limit - emission.min(limit);
+        let now = tick(self.timer.now());
+        let mut tat = self.tat.load(Ordering::Relaxed);
+        loop {
+            let ahead = tat.wrapping_sub(now);
+            if is_ahead(ahead) && ahead >= target_ahead {
+                return;
+            }
+            match self.tat.compare_exchange(
+                tat,
+                now.wrapping_add(target_ahead),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(current) => tat = current,
+            }
+        }
+    }
+
     /// Tokens available right now (0 to `capacity`).
     pub fn available(&self) -> u32 {
         let emission = self.emission.load(Ordering::Relaxed).max(1);

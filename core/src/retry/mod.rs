@@ -348,6 +348,7 @@ impl<T, P, D, O, R, G> RetryPolicy<T, P, D, O, R, G> {
     /// Reports every call's outcome and duration, and each retry (attempt, delay, cause) and
     /// budget refusal, to `listener`; calls are timed on this policy's timer. Keeps any
     /// [`on_retry`](Self::on_retry) hook. See [`observe`](crate::observe).
+    #[allow(clippy::type_complexity)]
     pub fn observe<L: Listener + Clone>(
         self,
         listener: L,
@@ -632,4 +633,8 @@ where
     {
         self.call(op)
     }
+}
+
+impl<T, P, D, O, R, G> crate::policy::Attempts for RetryPolicy<T, P, D, O, R, G> {
+    type Kind = crate::policy::Many;
 }
