@@ -1,12 +1,18 @@
 //! Cancellation at every poll point: each future is dropped after k polls, for every k until
 //! it completes, and afterwards nothing is left behind — no registered sleep, no held slot or
-//! queue place, no half-open probe, no spent reservation that blocks the next call.
+//! queue place, no half-open probe, no spent reservation that blocks the next call, no waker.
+//!
+//! Every poll gets a fresh counting waker, and no wake-up may be lost: when a poll returns
+//! `Pending` and the clock is then advanced to the next deadline, the waker passed to *that*
+//! poll (not an older one a future kept) must have been woken before the next poll.
 
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::task::Wake;
 
 use do_over_core::bulkhead::Bulkhead;
 use do_over_core::circuit_breaker::{CircuitBreaker, CircuitState};
@@ -22,20 +28,70 @@ use do_over_core::wrap::Wrap;
 type E = DoOverError<()>;
 const MS: Duration = Duration::from_millis(1);
 
-/// Polls `fut` once, advancing `clock` to its next sleep first if the previous poll stalled.
-fn step<F: Future>(clock: &ManualClock, fut: Pin<&mut F>, stalled: &mut bool) -> Poll<F::Output> {
-    if *stalled {
-        if let Some(d) = clock.next_deadline() {
+/// A waker that counts how often it (or any clone of it) was woken.
+#[derive(Default)]
+struct CountingWaker {
+    wakes: AtomicUsize,
+}
+
+impl CountingWaker {
+    fn wakes(&self) -> usize {
+        self.wakes.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The polls of one future so far: every waker handed out, and the last poll's waker if
+/// that poll returned `Pending`.
+#[derive(Default)]
+struct Polls {
+    wakers: Vec<Arc<CountingWaker>>,
+    pending: Option<Arc<CountingWaker>>,
+    /// How many polls followed a `Pending` one (each checked for a lost wake-up).
+    wake_checks: usize,
+}
+
+/// Polls `fut` once with a fresh counting waker. If the previous poll returned `Pending`,
+/// first advances `clock` to its next deadline (if any) and asserts that the previous
+/// poll's waker has been woken by then (during that poll itself, or by the advance): a
+/// future that stays pending must be able to wake the task that polled it last.
+fn step<F: Future>(clock: &ManualClock, fut: Pin<&mut F>, polls: &mut Polls) -> Poll<F::Output> {
+    let n = polls.wakers.len();
+    if let Some(last) = polls.pending.take() {
+        let deadline = clock.next_deadline();
+        if let Some(d) = deadline {
             clock.advance_to(d);
         }
+        assert!(
+            last.wakes() > 0,
+            "lost wake-up: poll {n} returned Pending, the clock was advanced to {deadline:?}, \
+             and the waker of that poll was never woken"
+        );
+        polls.wake_checks += 1;
     }
-    let p = fut.poll(&mut Context::from_waker(Waker::noop()));
-    *stalled = p.is_pending();
+    let cw = Arc::new(CountingWaker::default());
+    let waker = Waker::from(cw.clone());
+    let p = fut.poll(&mut Context::from_waker(&waker));
+    drop(waker);
+    if p.is_pending() {
+        polls.pending = Some(cw.clone());
+    }
+    polls.wakers.push(cw);
     p
 }
 
-/// For k = 0, 1, 2, ...: build a future, poll it k times, drop it, run `check`. Stops once a
-/// future completes within k polls (every poll point has then been a drop point).
+/// For k = 0, 1, 2, ...: build a future, poll it k times, drop it, check that it kept no
+/// waker, run `check`. Stops once a future completes within k polls (every poll point has
+/// then been a drop point).
 fn drop_at_every_poll<F: Future>(
     clock: &ManualClock,
     make: impl Fn() -> F,
@@ -43,17 +99,30 @@ fn drop_at_every_poll<F: Future>(
 ) -> usize {
     for k in 0.. {
         let mut fut = Box::pin(make());
-        let mut stalled = false;
+        let mut polls = Polls::default();
         let mut done = false;
         for _ in 0..k {
-            if step(clock, fut.as_mut(), &mut stalled).is_ready() {
+            if step(clock, fut.as_mut(), &mut polls).is_ready() {
                 done = true;
                 break;
             }
         }
         drop(fut);
+        polls.pending = None; // our own handle on the last waker
+        for (i, w) in polls.wakers.iter().enumerate() {
+            assert_eq!(
+                Arc::strong_count(w),
+                1,
+                "the waker of poll {} outlived the future dropped after {k} polls",
+                i + 1
+            );
+        }
         check(k);
         if done {
+            assert!(
+                polls.wake_checks > 0,
+                "the future never waited: no wake-up was checked"
+            );
             return k;
         }
         assert!(k < 10_000, "the future never completed");
@@ -237,5 +306,41 @@ fn a_waiting_rate_limited_call_dropped_at_any_point_returns_its_reservation() {
             clock.advance(100 * MS);
             assert_eq!(limiter.available(), 1, "after {k} polls");
         },
+    );
+}
+
+/// The harness itself: a future that leaves a sleep registered with the waker of an earlier
+/// poll, and returns `Pending` from a later poll without registering that poll's waker, is a
+/// lost wake-up (a real executor may never poll it again), and `step` must catch it.
+#[test]
+#[should_panic(expected = "lost wake-up")]
+fn the_harness_catches_a_future_that_keeps_a_stale_waker() {
+    let clock = ManualClock::new();
+    let timer = &clock;
+    drop_at_every_poll(
+        &clock,
+        || {
+            let (mut short, mut long) = (Box::pin(timer.sleep(MS)), Box::pin(timer.sleep(2 * MS)));
+            let mut polls = 0;
+            core::future::poll_fn(move |cx| {
+                polls += 1;
+                match polls {
+                    // Both sleeps get this poll's waker.
+                    1 => {
+                        let _ = short.as_mut().poll(cx);
+                        let _ = long.as_mut().poll(cx);
+                        Poll::Pending
+                    }
+                    // Bug: only the short sleep (now due) is polled; the long one keeps the
+                    // first poll's waker, and this poll's waker is registered nowhere.
+                    2 => {
+                        let _ = short.as_mut().poll(cx);
+                        Poll::Pending
+                    }
+                    _ => Poll::Ready(()),
+                }
+            })
+        },
+        |_| {},
     );
 }
