@@ -178,12 +178,24 @@ pub fn state_label(state: CircuitState) -> &'static str {
 pub trait Listener {
     /// An event happened.
     fn on_event(&self, event: &Event);
+
+    /// Whether this listener uses call durations. When `false`, an [`Observed`] policy does
+    /// not read its clock at all and reports [`Duration::ZERO`] (saving two clock reads per
+    /// call, about 50 ns with Tokio's clock). Default `true`.
+    #[inline]
+    fn timed(&self) -> bool {
+        true
+    }
 }
 
 impl<L: Listener + ?Sized> Listener for &L {
     #[inline]
     fn on_event(&self, event: &Event) {
         (**self).on_event(event)
+    }
+    #[inline]
+    fn timed(&self) -> bool {
+        (**self).timed()
     }
 }
 
@@ -193,6 +205,10 @@ impl<L: Listener + ?Sized> Listener for alloc::sync::Arc<L> {
     fn on_event(&self, event: &Event) {
         (**self).on_event(event)
     }
+    #[inline]
+    fn timed(&self) -> bool {
+        (**self).timed()
+    }
 }
 
 /// Both listeners hear every event (for example tracing and Prometheus).
@@ -201,6 +217,10 @@ impl<A: Listener, B: Listener> Listener for (A, B) {
     fn on_event(&self, event: &Event) {
         self.0.on_event(event);
         self.1.on_event(event);
+    }
+    #[inline]
+    fn timed(&self) -> bool {
+        self.0.timed() || self.1.timed()
     }
 }
 
@@ -266,6 +286,12 @@ impl<M: Metrics> Listener for MetricsListener<M> {
             _ => {}
         }
     }
+
+    /// The reference hook has no durations: no clock reads.
+    #[inline]
+    fn timed(&self) -> bool {
+        false
+    }
 }
 
 /// A policy that reports each call's outcome and duration to a [`Listener`]. Made by
@@ -303,9 +329,21 @@ impl<P, L, C> Observed<P, L, C> {
 }
 
 impl<P, L: Listener, C: Clock> Observed<P, L, C> {
+    /// The start of a call, if the listener wants durations.
     #[inline]
-    fn report<T, E: FromRejection>(&self, started: crate::time::Instant, out: &Result<T, E>) {
-        let duration = self.clock.now().saturating_duration_since(started);
+    fn start(&self) -> Option<crate::time::Instant> {
+        self.listener.timed().then(|| self.clock.now())
+    }
+
+    #[inline]
+    fn report<T, E: FromRejection>(
+        &self,
+        started: Option<crate::time::Instant>,
+        out: &Result<T, E>,
+    ) {
+        let duration = started.map_or(Duration::ZERO, |t| {
+            self.clock.now().saturating_duration_since(t)
+        });
         let event = match out {
             Ok(_) => Event::Success { duration },
             Err(e) => match e.as_rejection() {
@@ -333,7 +371,7 @@ where
         Fut: Future<Output = Result<T, E>> + Send,
         T: Send,
     {
-        let started = self.clock.now();
+        let started = self.start();
         let out = self.policy.run(op).await;
         self.report(started, &out);
         out
@@ -352,7 +390,7 @@ where
         F: Fn() -> Fut + Copy,
         Fut: Future<Output = Result<T, E>>,
     {
-        let started = self.clock.now();
+        let started = self.start();
         let out = self.policy.run_local(op).await;
         self.report(started, &out);
         out

@@ -28,6 +28,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+use std::sync::{Arc, OnceLock};
+
+use do_over_core::circuit_breaker::CircuitState;
+use do_over_core::error::Rejection;
 use do_over_core::observe::{Event, Listener};
 
 type EventLabels = [(&'static str, &'static str); 3];
@@ -73,32 +77,98 @@ impl PrometheusMetrics {
         PrometheusListener {
             metrics: self.clone(),
             pipeline,
+            cache: Arc::default(),
         }
     }
 }
 
-/// Records policy events into [`PrometheusMetrics`]. Cheap to clone.
+/// Series handles one listener has already looked up, so that each event after the first of
+/// its kind is a few atomic additions rather than a hash-map lookup under a lock.
+#[derive(Debug, Default)]
+struct Cache {
+    events: [OnceLock<Counter>; EVENT_SLOTS],
+    durations: [OnceLock<Histogram>; 3],
+}
+
+/// Distinct (event, detail) label pairs the policies report today.
+const EVENT_SLOTS: usize = 17;
+
+/// The cache slot of an event's counter, `None` for events added after this listener.
+fn event_slot(event: &Event) -> Option<usize> {
+    let kind = |r: &Rejection| match r {
+        Rejection::Timeout => Some(0),
+        Rejection::CircuitOpen { .. } => Some(1),
+        Rejection::BulkheadFull => Some(2),
+        Rejection::RateLimited { .. } => Some(3),
+        _ => None,
+    };
+    Some(match event {
+        Event::Success { .. } => 0,
+        Event::Failure { .. } => 1,
+        Event::Rejected { rejection, .. } => 2 + kind(rejection)?,
+        Event::Retry { cause: None, .. } => 6,
+        Event::Retry {
+            cause: Some(rejection),
+            ..
+        } => 7 + kind(rejection)?,
+        Event::RetryBudgetExhausted => 11,
+        Event::CircuitTransition { to, .. } => {
+            12 + match to {
+                CircuitState::Closed => 0,
+                CircuitState::Open => 1,
+                CircuitState::HalfOpen => 2,
+                CircuitState::Isolated => 3,
+            }
+        }
+        Event::Hedge => 16,
+        _ => return None,
+    })
+}
+
+/// Records policy events into [`PrometheusMetrics`]. Cheap to clone (clones share their
+/// series handles).
 #[derive(Clone, Debug)]
 pub struct PrometheusListener {
     metrics: PrometheusMetrics,
     pipeline: &'static str,
+    cache: Arc<Cache>,
 }
 
-impl Listener for PrometheusListener {
-    fn on_event(&self, event: &Event) {
-        let name = event.name();
+impl PrometheusListener {
+    fn counter(&self, event: &Event) -> Counter {
         self.metrics
             .events
             .get_or_create(&[
                 ("pipeline", self.pipeline),
-                ("event", name),
+                ("event", event.name()),
                 ("detail", event.detail()),
             ])
-            .inc();
+            .clone()
+    }
+}
+
+impl Listener for PrometheusListener {
+    fn on_event(&self, event: &Event) {
+        match event_slot(event) {
+            Some(slot) => self.cache.events[slot]
+                .get_or_init(|| self.counter(event))
+                .inc(),
+            None => self.counter(event).inc(),
+        };
+        let outcome = match event {
+            Event::Success { .. } => 0,
+            Event::Failure { .. } => 1,
+            Event::Rejected { .. } => 2,
+            _ => return,
+        };
         if let Some(duration) = event.duration() {
-            self.metrics
-                .durations
-                .get_or_create(&[("pipeline", self.pipeline), ("outcome", name)])
+            self.cache.durations[outcome]
+                .get_or_init(|| {
+                    self.metrics
+                        .durations
+                        .get_or_create(&[("pipeline", self.pipeline), ("outcome", event.name())])
+                        .clone()
+                })
                 .observe(duration.as_secs_f64());
         }
     }
