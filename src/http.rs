@@ -16,9 +16,15 @@
 //! * **`Retry-After`** (seconds or HTTP-date) on the response becomes the retry's delay
 //!   through [`retry_after`] as the policy's delay hint, and can also hold off a
 //!   [rate limiter](ResilientClient::hold_off_limiter) so other calls wait too.
+//!   A `Retry-After` longer than [`max_retry_after`](ResilientClient::max_retry_after)
+//!   (default five minutes) is not waited for: the error goes back to the caller.
 //! * Per-attempt timeouts: prefer [`attempt_timeout`](ResilientClient::attempt_timeout)
 //!   over an inner `TimeoutPolicy` — it is classified per method (a timed-out `POST` is not
 //!   retried), where a `TimeoutPolicy`'s rejection cannot tell what it interrupted.
+//! * A request that cannot be repeated (not idempotent, or a streaming body) is sent at most
+//!   once: should the policy still run another attempt (a predicate other than
+//!   [`is_retryable`], a hedge, an inner `TimeoutPolicy`), that attempt fails with
+//!   [`HttpError::NotReplayable`] without sending anything.
 //!
 //! ```no_run
 //! use do_over::http::{ResilientClient, is_retryable, retry_after};
@@ -195,8 +201,12 @@ pub struct ResilientClient<P> {
     transient: fn(StatusCode) -> bool,
     retry_non_idempotent: bool,
     attempt_timeout: Option<Duration>,
+    max_retry_after: Duration,
     limiter: Option<Arc<Limiter>>,
 }
+
+/// The default [`ResilientClient::max_retry_after`]: five minutes.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 impl<P> ResilientClient<P> {
     /// Calls go through `client` under `policy`.
@@ -207,6 +217,7 @@ impl<P> ResilientClient<P> {
             transient: is_transient_status,
             retry_non_idempotent: false,
             attempt_timeout: None,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             limiter: None,
         }
     }
@@ -229,6 +240,15 @@ impl<P> ResilientClient<P> {
     /// transient transport error.
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// The longest `Retry-After` the client will wait for (default
+    /// [`DEFAULT_MAX_RETRY_AFTER`]). A response asking for longer is not retried: the caller
+    /// gets it, with [`HttpError::retry_after`] set, to decide. A rate limiter fed by
+    /// [`hold_off_limiter`](Self::hold_off_limiter) is held off for at most this long.
+    pub fn max_retry_after(mut self, max: Duration) -> Self {
+        self.max_retry_after = max;
         self
     }
 
@@ -255,35 +275,38 @@ impl<P> ResilientClient<P> {
         sent: Result<reqwest::Response, reqwest::Error>,
         repeatable: bool,
     ) -> Result<reqwest::Response, HttpError> {
-        match sent {
+        let response = match sent {
+            Ok(response) => response,
             Err(error) => {
                 let transient = error.is_connect() || error.is_timeout();
-                Err(HttpError::Transport {
+                return Err(HttpError::Transport {
                     retryable: transient && repeatable,
                     error,
-                })
+                });
             }
-            Ok(response) if (self.transient)(response.status()) => {
-                let retry_after = response
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                if let (Some(limiter), Some(d)) = (&self.limiter, retry_after) {
-                    if matches!(
-                        response.status(),
-                        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-                    ) {
-                        limiter.hold_off(d);
-                    }
-                }
-                Err(HttpError::Status {
-                    response: Box::new(response),
-                    retry_after,
-                    retryable: repeatable,
-                })
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        if let (Some(limiter), Some(d)) = (&self.limiter, retry_after) {
+            if matches!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            ) {
+                limiter.hold_off(d.min(self.max_retry_after));
             }
-            Ok(response) => Ok(response),
         }
+        if !(self.transient)(status) {
+            return Ok(response);
+        }
+        let waits_too_long = retry_after.is_some_and(|d| d > self.max_retry_after);
+        Err(HttpError::Status {
+            response: Box::new(response),
+            retry_after,
+            retryable: repeatable && !waits_too_long,
+        })
     }
 }
 
@@ -354,8 +377,8 @@ pub fn status_for<E>(error: &DoOverError<E>) -> StatusCode {
 }
 
 /// The response for a policy's rejection (see [`status_for`]), with `Retry-After` in whole
-/// seconds (rounded up) when the policy knows when to come back. The body is the error's
-/// text. Made for axum's `HandleErrorLayer`:
+/// seconds (rounded up) when the policy knows when to come back. The body is the rejection's
+/// text (a generic one for the handler's own errors). Made for axum's `HandleErrorLayer`:
 ///
 /// ```
 /// use axum::{Router, error_handling::HandleErrorLayer, routing::get};
@@ -375,7 +398,12 @@ pub async fn rejection_response<E: fmt::Display>(
         DoOverError::RateLimited { retry_after } => Some(retry_after),
         _ => None,
     };
-    let mut response = ::http::Response::new(error.to_string());
+    // The handler's own error text stays on the server: it may describe internals.
+    let body = match &error {
+        DoOverError::Inner(_) => "internal server error".to_string(),
+        rejection => rejection.to_string(),
+    };
+    let mut response = ::http::Response::new(body);
     *response.status_mut() = status_for(&error);
     if let Some(d) = retry_after.filter(|d| *d < MAX_WAIT) {
         let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);

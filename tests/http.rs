@@ -428,3 +428,49 @@ async fn overloaded_axum_routes_shed_load_with_proper_status_codes() {
     let slow = client.get(format!("{base}/slow")).send().await.unwrap();
     assert_eq!(slow.status(), StatusCode::GATEWAY_TIMEOUT);
 }
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_cap_is_not_waited_for() {
+    let hits = Arc::new(AtomicU32::new(0));
+    let base = serve(Router::new().route(
+        "/maintenance",
+        get(flaky(
+            hits.clone(),
+            u32::MAX,
+            StatusCode::SERVICE_UNAVAILABLE,
+            retry_after_header("3600".into()),
+        )),
+    ))
+    .await;
+    let delays = Arc::new(Mutex::new(Vec::new()));
+    let limiter = Arc::new(do_over::rate_limit::RateLimiter::new(
+        10,
+        Duration::from_secs(1),
+    ));
+    let client = ResilientClient::new(
+        reqwest::Client::new(),
+        recording_retry(3, Duration::from_millis(1), delays.clone()),
+    )
+    .max_retry_after(Duration::from_secs(60))
+    .hold_off_limiter(limiter.clone());
+    let err = client
+        .send(client.inner().get(format!("{base}/maintenance")))
+        .await
+        .unwrap_err();
+    match err {
+        DoOverError::Inner(e) => {
+            assert_eq!(e.retry_after(), Some(Duration::from_secs(3600)));
+            assert!(!e.is_retryable());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "not retried");
+    assert!(delays.lock().unwrap().is_empty());
+    let wait = limiter.try_acquire(1).unwrap_err();
+    assert!(
+        wait <= Duration::from_secs(60),
+        "held off for the cap only: {wait:?}"
+    );
+    limiter.reset();
+    assert_eq!(limiter.try_acquire(1), Ok(()));
+}

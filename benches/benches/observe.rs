@@ -32,8 +32,8 @@ type Error = do_over::error::DoOverError<io::Error>;
 const DELAY: Duration = Duration::from_millis(10);
 const TIMEOUT: Duration = Duration::from_secs(1);
 
-fn op() -> impl Future<Output = Result<u64, Error>> {
-    async { Ok(black_box(1)) }
+async fn op() -> Result<u64, Error> {
+    Ok(black_box(1))
 }
 
 /// The operation, awaited directly.

@@ -50,6 +50,13 @@
 //!         op()
 //!     }
 //! }
+//!
+//! // Also declare how often `run` calls the operation: adapters such as the tower layer
+//! // rely on it (a `Once` policy's request is moved into its single attempt, not cloned).
+//! // `Once` is a promise: claim it only if `run` never calls `op` twice.
+//! impl do_over_core::policy::Attempts for Counting {
+//!     type Kind = do_over_core::policy::Once;
+//! }
 //! ```
 
 use core::future::Future;

@@ -61,8 +61,13 @@ mod tracing;
 pub use self::tracing::TracingListener;
 
 /// `observe` and `with_metrics` for any policy or stack, timed on the Tokio clock (so
-/// durations follow tokio's paused time in tests). Retry, breaker and hedge policies have
-/// inherent methods of the same names that also report their inner events; those win.
+/// durations follow tokio's paused time in tests).
+///
+/// Retry, breaker and hedge policies have inherent methods of the same names that also
+/// report their inner events (retries, transitions, hedges); called on the policy value
+/// itself, those win. Called on a reference or an `Arc` (`(&breaker).observe(l)`,
+/// `arc_retry.observe(l)`), method lookup finds this trait first and only outcomes are
+/// reported: attach the listener to the policy before sharing it.
 #[cfg(feature = "tokio")]
 pub trait Observe: Sized {
     /// Reports every call's outcome and duration to `listener`.

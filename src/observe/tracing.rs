@@ -54,7 +54,7 @@ impl Listener for TracingListener {
                 event = name,
                 rejection = rejection_label(&rejection),
                 duration_ms = ms(duration),
-                "call rejected: {rejection}"
+                "call rejected"
             ),
             Event::Retry {
                 attempt,

@@ -31,6 +31,7 @@ pin_project! {
         breaker: &'a CircuitBreaker<T, S, P, B, L>,
         op: F,
         permit: Option<BreakerPermit<'a, T, S, P, B, L>>,
+        done: bool,
     }
 }
 
@@ -47,6 +48,7 @@ where
             op,
             permit: None,
             fut: None,
+            done: false,
         }
     }
 }
@@ -67,6 +69,8 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        // Like other futures: a finished call is never re-run by polling it again.
+        assert!(!*this.done, "BreakerFuture polled after completion");
         if this.fut.is_none() {
             match this.breaker.try_acquire() {
                 Ok(permit) => {
@@ -74,6 +78,7 @@ where
                     this.fut.set(Some((this.op)()));
                 }
                 Err(retry_after) => {
+                    *this.done = true;
                     return Poll::Ready(Err(E::from_rejection(Rejection::CircuitOpen {
                         retry_after,
                     })));
@@ -92,6 +97,7 @@ where
             };
             permit.report(failed);
         }
+        *this.done = true;
         Poll::Ready(out)
     }
 }

@@ -24,10 +24,12 @@
 //! The whole state is the *theoretical arrival time* (TAT) in one `AtomicUsize`, advanced by
 //! compare-and-swap; no lock, no allocation, time only from the policy's [`Timer`]. On 64-bit
 //! targets a tick is a nanosecond. On 32-bit targets (`thumbv7em`, `thumbv6m`) a tick is a
-//! microsecond and the word wraps every ~71 minutes: the limiter never over-admits because of
-//! that, but after an idle gap of more than ~35 minutes a call can, rarely, be rejected for
-//! at most one `interval` that it should have passed; and `interval` must stay under ~35
-//! minutes there.
+//! microsecond and the word wraps every ~71.6 minutes. The limiter remembers its *span*, the
+//! furthest ahead it ever legitimately set the TAT (`interval` + `max_wait`, or a
+//! [`hold_off`](RateLimiter::hold_off)), and reads anything further ahead as stale, so it
+//! never over-admits because of the wrap. The one cost: an idle gap that ends within one span
+//! before a multiple of ~71.6 minutes makes calls be rejected for at most that span. `interval`
+//! must stay under ~17 minutes there.
 //!
 //! ```
 //! use core::time::Duration;
@@ -61,11 +63,18 @@ const TICK_NANOS: u64 = if usize::BITS >= 64 { 1 } else { 1_000 };
 /// The longest span the TAT word can represent unambiguously.
 const MAX_SPAN_TICKS: usize = usize::MAX >> 2;
 
-/// Whether a TAT `ahead` ticks after now is in the future. Legitimate reservations are at
-/// most `limit + max_wait` ahead (both below `MAX_SPAN_TICKS`), whoever made them; anything
-/// further is a stale TAT from before a wrap of the clock word (32-bit targets).
-fn is_ahead(ahead: usize) -> bool {
-    ahead as isize > 0 && ahead <= 2 * MAX_SPAN_TICKS
+/// Whether a TAT `ahead` ticks after now is in the future. `span` is the furthest ahead any
+/// legitimate TAT of this limiter has ever been set (its largest `limit + max_wait`, or a
+/// hold-off); anything further is a stale TAT from before a wrap of the clock word (32-bit
+/// targets), which counts as "now".
+fn is_ahead(ahead: usize, span: usize) -> bool {
+    ahead > 0 && ahead <= span
+}
+
+fn duration_ticks(d: Duration) -> usize {
+    saturating_nanos(d)
+        .div_ceil(TICK_NANOS)
+        .min(MAX_SPAN_TICKS as u64) as usize
 }
 
 fn tick(t: Instant) -> usize {
@@ -87,6 +96,8 @@ pub struct RateLimiter<T> {
     limit: AtomicUsize,
     capacity: AtomicU32,
     max_wait: Option<Duration>,
+    /// The furthest ahead of now the TAT has legitimately been set: only grows.
+    span: AtomicUsize,
 }
 
 impl<T: core::fmt::Debug> core::fmt::Debug for RateLimiter<T> {
@@ -171,6 +182,7 @@ impl<T: Timer> RateLimiter<T> {
             limit: AtomicUsize::new(limit),
             capacity: AtomicU32::new(capacity),
             max_wait: None,
+            span: AtomicUsize::new(limit),
         })
     }
 
@@ -196,7 +208,7 @@ impl<T: Timer> RateLimiter<T> {
         max_wait: Duration,
     ) -> Result<(Duration, usize), Duration> {
         let emission = self.emission.load(Ordering::Relaxed);
-        let limit = self.limit.load(Ordering::Relaxed);
+        let limit = self.limit.load(Ordering::Acquire);
         let need = emission.saturating_mul(n as usize);
         if need > limit {
             return Err(MAX_WAIT);
@@ -204,12 +216,13 @@ impl<T: Timer> RateLimiter<T> {
         let max_wait_ticks =
             (saturating_nanos(max_wait) / TICK_NANOS).min(MAX_SPAN_TICKS as u64) as usize;
         let now = tick(self.timer.now());
-        let mut tat = self.tat.load(Ordering::Relaxed);
+        let mut tat = self.tat.load(Ordering::Acquire);
         loop {
             // base = max(tat, now), on a wrapping clock word. A TAT further ahead than any
             // legitimate reservation can be is a stale one from before a wrap: treat as now.
             let ahead = tat.wrapping_sub(now);
-            let base = if is_ahead(ahead) { tat } else { now };
+            let span = self.span.load(Ordering::Relaxed);
+            let base = if is_ahead(ahead, span) { tat } else { now };
             let new_tat = base.wrapping_add(need);
             let over = new_tat.wrapping_sub(now).saturating_sub(limit);
             if over > max_wait_ticks {
@@ -217,7 +230,7 @@ impl<T: Timer> RateLimiter<T> {
             }
             match self
                 .tat
-                .compare_exchange(tat, new_tat, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(tat, new_tat, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => return Ok((ticks_to_duration(over), new_tat)),
                 Err(current) => tat = current,
@@ -247,15 +260,20 @@ impl<T: Timer> RateLimiter<T> {
     /// [`ConfigError`] naming `capacity` or `interval`.
     pub fn set_quota(&self, capacity: u32, interval: Duration) -> Result<(), ConfigError> {
         let (emission, limit) = quota(capacity, interval)?;
+        let max_wait = self.max_wait.map_or(0, duration_ticks);
+        self.span.fetch_max(limit + max_wait, Ordering::Relaxed);
         self.emission.store(emission, Ordering::Relaxed);
-        self.limit.store(limit, Ordering::Relaxed);
+        // Release: whoever reserves under the new limit also sees the wider span.
+        self.limit.store(limit, Ordering::Release);
         self.capacity.store(capacity, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Admits nothing for `d` from now, then one token, refilling at the normal rate: what a
-    /// client does when a server answers `429`/`503` with `Retry-After: d`. Never shortens an
-    /// existing wait; `d` is capped at the longest span the limiter can represent.
+    /// Admits no new call for `d` from now, then one token, refilling at the normal rate: what
+    /// a client does when a server answers `429`/`503` with `Retry-After: d`. Calls that
+    /// already reserved a token ([`with_max_wait`](Self::with_max_wait)) keep it. Never
+    /// shortens an existing wait; `d` is capped at the longest span the limiter can represent,
+    /// and [`reset`](Self::reset) lifts it. Zero does nothing.
     ///
     /// ```
     /// use core::time::Duration;
@@ -273,21 +291,25 @@ impl<T: Timer> RateLimiter<T> {
     pub fn hold_off(&self, d: Duration) {
         let emission = self.emission.load(Ordering::Relaxed);
         let limit = self.limit.load(Ordering::Relaxed);
-        let d_ticks = (saturating_nanos(d) / TICK_NANOS).min(MAX_SPAN_TICKS as u64) as usize;
+        if d.is_zero() {
+            return;
+        }
         // A call at now + d then finds exactly one token: new_tat - (now + d) = limit.
-        let target_ahead = d_ticks + limit - emission.min(limit);
+        let target_ahead = duration_ticks(d) + limit - emission.min(limit);
+        // Published before the TAT that needs it (the CAS below releases it).
+        self.span.fetch_max(target_ahead, Ordering::Relaxed);
         let now = tick(self.timer.now());
-        let mut tat = self.tat.load(Ordering::Relaxed);
+        let mut tat = self.tat.load(Ordering::Acquire);
         loop {
             let ahead = tat.wrapping_sub(now);
-            if is_ahead(ahead) && ahead >= target_ahead {
+            if is_ahead(ahead, self.span.load(Ordering::Relaxed)) && ahead >= target_ahead {
                 return;
             }
             match self.tat.compare_exchange(
                 tat,
                 now.wrapping_add(target_ahead),
                 Ordering::AcqRel,
-                Ordering::Relaxed,
+                Ordering::Acquire,
             ) {
                 Ok(_) => return,
                 Err(current) => tat = current,
@@ -295,14 +317,25 @@ impl<T: Timer> RateLimiter<T> {
         }
     }
 
+    /// Forgets every token spent and any [`hold_off`](Self::hold_off): the full burst is
+    /// available now. Calls already waiting for a reservation still run when it falls due.
+    pub fn reset(&self) {
+        let now = tick(self.timer.now());
+        self.tat.store(now, Ordering::Release);
+    }
+
     /// Tokens available right now (0 to `capacity`).
     pub fn available(&self) -> u32 {
         let emission = self.emission.load(Ordering::Relaxed).max(1);
         let limit = self.limit.load(Ordering::Relaxed);
         let now = tick(self.timer.now());
-        let tat = self.tat.load(Ordering::Relaxed);
+        let tat = self.tat.load(Ordering::Acquire);
         let ahead = tat.wrapping_sub(now);
-        let used = if is_ahead(ahead) { ahead.min(limit) } else { 0 };
+        let used = if is_ahead(ahead, self.span.load(Ordering::Relaxed)) {
+            ahead.min(limit)
+        } else {
+            0
+        };
         ((limit - used) / emission) as u32
     }
 }
@@ -312,6 +345,12 @@ impl<T> RateLimiter<T> {
     /// being rejected at once.
     pub fn with_max_wait(mut self, d: Duration) -> Self {
         self.max_wait = (!d.is_zero()).then_some(d);
+        let limit = self.limit.load(Ordering::Relaxed);
+        let span = self
+            .span
+            .load(Ordering::Relaxed)
+            .max(limit + duration_ticks(d));
+        self.span = AtomicUsize::new(span);
         self
     }
 
@@ -326,6 +365,7 @@ impl<T> RateLimiter<T> {
             limit: self.limit,
             capacity: self.capacity,
             max_wait: self.max_wait,
+            span: self.span,
         }
     }
 
