@@ -62,6 +62,24 @@ use do_over_core::policy::Policy;
 type Limiter = do_over_core::rate_limit::RateLimiter<do_over_tokio::TokioTimer>;
 
 /// Why one attempt of an HTTP call failed.
+///
+/// ```
+/// use do_over::http::HttpError;
+/// use http::StatusCode;
+/// use std::time::Duration;
+///
+/// let busy = http::Response::builder().status(503).body("busy").unwrap();
+/// let error = HttpError::Status {
+///     response: Box::new(reqwest::Response::from(busy)),
+///     retry_after: Some(Duration::from_secs(3)),
+///     retryable: true,
+/// };
+/// assert_eq!(error.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+/// assert_eq!(error.retry_after(), Some(Duration::from_secs(3)));
+/// assert_eq!(error.to_string(), "server answered 503 Service Unavailable");
+/// assert!(error.is_retryable());
+/// assert!(!HttpError::NotReplayable.is_retryable());
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum HttpError {
@@ -138,6 +156,15 @@ impl std::error::Error for HttpError {
 /// The retry predicate for [`ResilientClient`] calls: the attempt's [`HttpError`] says
 /// whether it may be repeated; an attempt cut short by a `TimeoutPolicy` is retried;
 /// other rejections (open circuit, full bulkhead, rate limit) are not.
+///
+/// ```
+/// use do_over::error::DoOverError;
+/// use do_over::http::{HttpError, is_retryable};
+///
+/// assert!(is_retryable(&DoOverError::Timeout));
+/// assert!(!is_retryable(&DoOverError::CircuitOpen));
+/// assert!(!is_retryable(&DoOverError::Inner(HttpError::NotReplayable)));
+/// ```
 pub fn is_retryable(error: &DoOverError<HttpError>) -> bool {
     match error {
         DoOverError::Inner(e) => e.is_retryable(),
@@ -147,6 +174,21 @@ pub fn is_retryable(error: &DoOverError<HttpError>) -> bool {
 }
 
 /// The retry delay hint for [`ResilientClient`] calls: the server's `Retry-After`.
+///
+/// ```
+/// use do_over::error::DoOverError;
+/// use do_over::http::{HttpError, retry_after};
+/// use std::time::Duration;
+///
+/// let busy = http::Response::builder().status(429).body("slow down").unwrap();
+/// let error = DoOverError::Inner(HttpError::Status {
+///     response: Box::new(busy.into()),
+///     retry_after: Some(Duration::from_secs(2)),
+///     retryable: true,
+/// });
+/// assert_eq!(retry_after(&error), Some(Duration::from_secs(2)));
+/// assert_eq!(retry_after(&DoOverError::Timeout), None); // back to the backoff
+/// ```
 pub fn retry_after(error: &DoOverError<HttpError>) -> Option<Duration> {
     match error {
         DoOverError::Inner(e) => e.retry_after(),
@@ -155,6 +197,15 @@ pub fn retry_after(error: &DoOverError<HttpError>) -> Option<Duration> {
 }
 
 /// The default transient statuses: `408`, `429` and every `5xx`.
+///
+/// ```
+/// use do_over::http::is_transient_status;
+/// use http::StatusCode;
+///
+/// assert!(is_transient_status(StatusCode::TOO_MANY_REQUESTS));
+/// assert!(is_transient_status(StatusCode::BAD_GATEWAY));
+/// assert!(!is_transient_status(StatusCode::NOT_FOUND)); // asking again will not help
+/// ```
 pub fn is_transient_status(status: StatusCode) -> bool {
     status == StatusCode::REQUEST_TIMEOUT
         || status == StatusCode::TOO_MANY_REQUESTS
@@ -162,6 +213,14 @@ pub fn is_transient_status(status: StatusCode) -> bool {
 }
 
 /// `GET`, `HEAD`, `OPTIONS`, `TRACE`, `PUT` and `DELETE` (RFC 9110, section 9.2.2).
+///
+/// ```
+/// use do_over::http::is_idempotent;
+/// use http::Method;
+///
+/// assert!(is_idempotent(&Method::PUT)); // sending it twice has the effect of once
+/// assert!(!is_idempotent(&Method::POST));
+/// ```
 pub fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
@@ -194,6 +253,24 @@ pub fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<Duratio
 }
 
 /// A reqwest client whose calls run through a policy. See the [module docs](self).
+///
+/// ```
+/// use do_over::http::{ResilientClient, is_retryable};
+/// use do_over::prelude::*;
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let retry = RetryPolicy::fixed(2, Duration::from_millis(100)).retry_if(is_retryable);
+/// let client = ResilientClient::new(reqwest::Client::new(), retry)
+///     .retry_status(|status| status.is_server_error()) // 408 and 429 are final here
+///     .attempt_timeout(Duration::from_secs(2));
+/// assert_eq!(client.policy().max_retries(), 2);
+/// // A request that cannot be built never reaches the policy: it is not retried.
+/// let error = client.send(client.inner().get("not a url")).await.unwrap_err();
+/// assert!(!is_retryable(&error));
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct ResilientClient<P> {
     client: reqwest::Client,
@@ -367,6 +444,16 @@ impl<P: Policy<DoOverError<HttpError>>> ResilientClient<P> {
 
 /// The status a server should answer for `error`: `503` for a full bulkhead or open
 /// circuit, `429` when rate limited, `504` on timeout, `500` otherwise.
+///
+/// ```
+/// use do_over::error::DoOverError;
+/// use do_over::http::status_for;
+/// use http::StatusCode;
+///
+/// assert_eq!(status_for(&DoOverError::<()>::CircuitOpen), StatusCode::SERVICE_UNAVAILABLE);
+/// assert_eq!(status_for(&DoOverError::<()>::Timeout), StatusCode::GATEWAY_TIMEOUT);
+/// assert_eq!(status_for(&DoOverError::Inner("db down")), StatusCode::INTERNAL_SERVER_ERROR);
+/// ```
 pub fn status_for<E>(error: &DoOverError<E>) -> StatusCode {
     match error {
         DoOverError::BulkheadFull | DoOverError::CircuitOpen => StatusCode::SERVICE_UNAVAILABLE,

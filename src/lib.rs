@@ -43,6 +43,23 @@ pub mod retry {
     };
 
     /// Builds a [`RetryPolicy`] on the Tokio timer, validating every setting.
+    ///
+    /// ```
+    /// use do_over::retry::{Jitter, RetryBuilder};
+    /// use do_over::time::TokioTimer;
+    /// use std::time::Duration;
+    ///
+    /// let retry = RetryBuilder::new(TokioTimer)
+    ///     .max_retries(4)
+    ///     .exponential(Duration::from_millis(50), 2.0)
+    ///     .jitter(Jitter::Full)
+    ///     .max_delay(Duration::from_secs(1))
+    ///     .build()
+    ///     .expect("valid settings");
+    /// assert_eq!(retry.max_retries(), 4);
+    /// let err = RetryBuilder::new(TokioTimer).max_delay(Duration::ZERO).build().unwrap_err();
+    /// assert_eq!(err.parameter(), "max_delay");
+    /// ```
     #[cfg(feature = "tokio")]
     pub type RetryBuilder = do_over_core::retry::RetryBuilder<do_over_tokio::TokioTimer>;
 
@@ -51,6 +68,21 @@ pub mod retry {
     ///
     /// The generic policy (any timer) is [`do_over_core::retry::RetryPolicy`]; move this one
     /// to another timer with [`with_timer`](do_over_core::retry::RetryPolicy::with_timer).
+    ///
+    /// ```
+    /// use do_over::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let retry = RetryPolicy::exponential(3, Duration::from_millis(100), 2.0);
+    /// let start = tokio::time::Instant::now();
+    /// let out = retry.execute(|| async { Err::<(), _>("down") }).await;
+    /// assert_eq!(out, Err("down"));
+    /// // Paused Tokio time: 100 + 200 + 400 ms of backoff, passed at once.
+    /// assert_eq!(start.elapsed(), Duration::from_millis(700));
+    /// # }
+    /// ```
     #[cfg(feature = "tokio")]
     pub type RetryPolicy<
         P = AnyError,
@@ -66,6 +98,29 @@ pub mod budget {
 
     /// The Finagle/tower retry budget on the Tokio timer: `TpsBudget::new(ttl, min_per_sec,
     /// retry_ratio)`.
+    ///
+    /// ```
+    /// use do_over::budget::TpsBudget;
+    /// use do_over::prelude::*;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// // No floor; one retry for every five successful calls.
+    /// let budget = TpsBudget::new(Duration::from_secs(10), 0, 0.2);
+    /// let retry = RetryPolicy::fixed(3, Duration::from_millis(10)).with_budget(&budget);
+    /// for _ in 0..5 {
+    ///     retry.execute(|| async { Ok::<_, &str>(()) }).await.unwrap();
+    /// }
+    /// let calls = AtomicU32::new(0);
+    /// let out = retry.execute(|| async {
+    ///     calls.fetch_add(1, Ordering::SeqCst);
+    ///     Err::<(), _>("down")
+    /// }).await;
+    /// assert_eq!((out, calls.into_inner()), (Err("down"), 2)); // one retry was affordable
+    /// # }
+    /// ```
     #[cfg(feature = "tokio")]
     pub type TpsBudget = do_over_core::budget::TpsBudget<do_over_tokio::TokioTimer>;
 }
@@ -76,6 +131,31 @@ pub mod bulkhead {
 
     /// The bulkhead on the Tokio timer: `Bulkhead::new(max_concurrent)`,
     /// `.with_queue_timeout(d)`, `.with_max_queued(k)`.
+    ///
+    /// ```
+    /// use do_over::prelude::*;
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let bulkhead = Arc::new(Bulkhead::new(2));
+    /// let mut calls = tokio::task::JoinSet::new();
+    /// for _ in 0..3 {
+    ///     let bulkhead = bulkhead.clone();
+    ///     calls.spawn(async move {
+    ///         let slow = || async {
+    ///             tokio::time::sleep(Duration::from_millis(100)).await;
+    ///             Ok::<_, DoOverError<()>>(())
+    ///         };
+    ///         bulkhead.execute(slow).await
+    ///     });
+    /// }
+    /// let results = calls.join_all().await;
+    /// assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 2);
+    /// assert!(results.contains(&Err(DoOverError::BulkheadFull)));
+    /// # }
+    /// ```
     #[cfg(feature = "tokio")]
     pub type Bulkhead = do_over_core::bulkhead::Bulkhead<do_over_tokio::TokioTimer>;
 }
@@ -93,6 +173,21 @@ pub mod circuit_breaker {
     pub use do_over_core::circuit_breaker::KeyedCircuitBreaker;
 
     /// Builds a [`CircuitBreaker`] on the Tokio timer, validating every setting.
+    ///
+    /// ```
+    /// use do_over::circuit_breaker::{BreakerBuilder, CircuitState};
+    /// use do_over::time::TokioTimer;
+    /// use std::time::Duration;
+    ///
+    /// let breaker = BreakerBuilder::new(TokioTimer)
+    ///     .failure_ratio(0.5, Duration::from_secs(10), 20)
+    ///     .break_duration(Duration::from_secs(5))
+    ///     .build()
+    ///     .expect("valid settings");
+    /// assert_eq!(breaker.state(), CircuitState::Closed);
+    /// let err = BreakerBuilder::new(TokioTimer).half_open_probes(0).build().unwrap_err();
+    /// assert_eq!(err.parameter(), "half_open_probes");
+    /// ```
     #[cfg(feature = "tokio")]
     pub type BreakerBuilder<S = Consecutive, B = FixedBreak> =
         do_over_core::circuit_breaker::BreakerBuilder<do_over_tokio::TokioTimer, S, B>;
@@ -101,6 +196,24 @@ pub mod circuit_breaker {
     /// reset_timeout)`, `CircuitBreaker::builder()`.
     ///
     /// The generic breaker (any timer) is [`do_over_core::circuit_breaker::CircuitBreaker`].
+    ///
+    /// ```
+    /// use do_over::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let breaker = CircuitBreaker::new(3, Duration::from_secs(30));
+    /// for _ in 0..3 {
+    ///     let _ = breaker.execute(|| async { Err::<(), _>(DoOverError::Inner("down")) }).await;
+    /// }
+    /// assert_eq!(breaker.state(), CircuitState::Open);
+    /// tokio::time::advance(Duration::from_secs(30)).await;
+    /// let probe = breaker.execute(|| async { Ok::<_, DoOverError<&str>>("up") }).await;
+    /// assert_eq!(probe, Ok("up"));
+    /// assert_eq!(breaker.state(), CircuitState::Closed);
+    /// # }
+    /// ```
     #[cfg(feature = "tokio")]
     pub type CircuitBreaker<S = Consecutive, P = AnyFailure, B = FixedBreak, L = NoListener> =
         do_over_core::circuit_breaker::CircuitBreaker<do_over_tokio::TokioTimer, S, P, B, L>;
@@ -118,6 +231,25 @@ pub mod hedge {
     pub use do_over_core::hedge::{CancelLosers, HedgeFuture, LatencyHistogram, Losers};
 
     /// The hedge policy on the Tokio timer: `Hedge::new(delay)`.
+    ///
+    /// ```
+    /// use do_over::hedge::Hedge;
+    /// use do_over::prelude::*;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let hedge = Hedge::new(Duration::from_millis(50));
+    /// let attempts = AtomicU32::new(0);
+    /// let out = hedge.execute(|| async {
+    ///     let n = attempts.fetch_add(1, Ordering::SeqCst);
+    ///     tokio::time::sleep(Duration::from_millis(if n == 0 { 1_000 } else { 10 })).await;
+    ///     Ok::<_, DoOverError<()>>(n)
+    /// }).await;
+    /// assert_eq!(out, Ok(1)); // the hedge, started at 50 ms, answered first
+    /// # }
+    /// ```
     #[cfg(feature = "tokio")]
     pub type Hedge<const CAP: usize = 4, G = do_over_core::budget::Unlimited> =
         do_over_core::hedge::Hedge<do_over_tokio::TokioTimer, CAP, G>;
@@ -148,6 +280,25 @@ pub mod rate_limit {
     pub use do_over_core::rate_limit::RateLimitFuture;
 
     /// The rate limiter on the Tokio timer: `RateLimiter::new(capacity, interval)`.
+    ///
+    /// ```
+    /// use do_over::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let limiter = RateLimiter::new(5, Duration::from_secs(1));
+    /// let mut admitted = 0;
+    /// for _ in 0..8 {
+    ///     if limiter.execute(|| async { Ok::<_, DoOverError<()>>(()) }).await.is_ok() {
+    ///         admitted += 1;
+    ///     }
+    /// }
+    /// assert_eq!(admitted, 5); // the burst
+    /// tokio::time::advance(Duration::from_millis(200)).await;
+    /// assert_eq!(limiter.available(), 1); // one token per 200 ms
+    /// # }
+    /// ```
     #[cfg(feature = "tokio")]
     pub type RateLimiter = do_over_core::rate_limit::RateLimiter<do_over_tokio::TokioTimer>;
 }
@@ -157,6 +308,24 @@ pub mod timeout {
     pub use do_over_core::timeout::TimeoutFuture;
 
     /// The timeout policy on the Tokio timer: `TimeoutPolicy::new(duration)`.
+    ///
+    /// ```
+    /// use do_over::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let timeout = TimeoutPolicy::new(Duration::from_secs(2));
+    /// let out = timeout.execute(|| async {
+    ///     tokio::time::sleep(Duration::from_secs(10)).await;
+    ///     Ok::<_, DoOverError<()>>(())
+    /// }).await;
+    /// assert_eq!(out, Err(DoOverError::Timeout));
+    /// // With `std::io::Error` as the error type, a timeout is `ErrorKind::TimedOut`.
+    /// let out = timeout.execute(|| std::future::pending::<std::io::Result<()>>()).await;
+    /// assert_eq!(out.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    /// # }
+    /// ```
     #[cfg(feature = "tokio")]
     pub type TimeoutPolicy = do_over_core::timeout::TimeoutPolicy<do_over_tokio::TokioTimer>;
 }

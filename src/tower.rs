@@ -95,6 +95,28 @@ impl<Req: Clone + Send + Sync> RequestSlot<Req> for Many {
 }
 
 /// Wraps services in a policy (or stack). See the [module docs](self).
+///
+/// One policy can guard several services: [`shared`](Self::shared) keeps a handle on it.
+///
+/// ```
+/// use do_over::circuit_breaker::{CircuitBreaker, CircuitState};
+/// use do_over::error::DoOverError;
+/// use do_over::tower::PolicyLayer;
+/// use std::{sync::Arc, time::Duration};
+/// use tower::{Layer, ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let breaker = Arc::new(CircuitBreaker::new(1, Duration::from_secs(30)));
+/// let layer = PolicyLayer::shared(breaker.clone());
+/// let orders = layer.layer(service_fn(|_: ()| async { Err::<&str, _>("db down") }));
+/// let stock = layer.layer(service_fn(|_: ()| async { Ok::<_, &str>("12 left") }));
+/// assert_eq!(orders.oneshot(()).await, Err(DoOverError::Inner("db down")));
+/// // One breaker for both routes: the failure opened it for `stock` too.
+/// assert_eq!(breaker.state(), CircuitState::Open);
+/// assert_eq!(stock.oneshot(()).await, Err(DoOverError::CircuitOpen));
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct PolicyLayer<P> {
     policy: Arc<P>,
@@ -134,6 +156,23 @@ impl<P, S> Layer<S> for PolicyLayer<P> {
 }
 
 /// A service whose every request runs through a policy. Made by [`PolicyLayer`].
+///
+/// ```
+/// use do_over::timeout::TimeoutPolicy;
+/// use do_over::tower::PolicyLayer;
+/// use std::time::Duration;
+/// use tower::{Layer, ServiceExt, service_fn};
+///
+/// struct Upload(Vec<u8>); // not `Clone`: fine, a timeout runs its request once
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let service = PolicyLayer::new(TimeoutPolicy::new(Duration::from_secs(5)))
+///     .layer(service_fn(|u: Upload| async move { Ok::<_, std::io::Error>(u.0.len()) }));
+/// assert_eq!(service.policy().duration(), Duration::from_secs(5));
+/// assert_eq!(service.oneshot(Upload(vec![0; 3])).await.unwrap(), 3);
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct PolicyService<P, S> {
     policy: Arc<P>,

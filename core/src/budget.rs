@@ -40,6 +40,35 @@ use crate::sync::spin_wait;
 use crate::time::{Instant, Timer, saturating_nanos};
 
 /// Something retries and hedges draw from.
+///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering};
+/// use core::time::Duration;
+/// use do_over_core::budget::RetryBudget;
+/// use do_over_core::policy::Policy;
+/// use do_over_core::retry::RetryPolicy;
+/// use do_over_core::time::ManualClock;
+///
+/// /// A fixed number of retries for the program's whole life.
+/// struct Tickets(AtomicU32);
+/// impl RetryBudget for Tickets {
+///     fn deposit(&self) {}
+///     fn withdraw(&self) -> bool {
+///         self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok()
+///     }
+/// }
+///
+/// let clock = ManualClock::new();
+/// let tickets = Tickets(AtomicU32::new(1));
+/// let retry = RetryPolicy::fixed_with_timer(5, Duration::from_millis(10), &clock)
+///     .with_budget(&tickets);
+/// let calls = AtomicU32::new(0);
+/// let _ = clock.run(retry.execute(|| async {
+///     calls.fetch_add(1, Ordering::Relaxed);
+///     Err::<(), _>("down")
+/// }));
+/// assert_eq!(calls.load(Ordering::Relaxed), 2); // one retry, then no tickets left
+/// ```
 pub trait RetryBudget {
     /// Records a successful call.
     fn deposit(&self);
@@ -99,6 +128,23 @@ struct Slot {
 }
 
 /// The Finagle/tower retry budget, lock-free. See the [module docs](self).
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::budget::{RetryBudget, TpsBudget};
+/// use do_over_core::time::ManualClock;
+///
+/// let clock = ManualClock::new();
+/// // A floor of 1 retry per second over a 10 s window: 10 retries in reserve.
+/// let budget = TpsBudget::new_with_timer(Duration::from_secs(10), 1, 0.5, &clock);
+/// assert_eq!((0..20).filter(|_| budget.withdraw()).count(), 10);
+/// budget.deposit();
+/// budget.deposit(); // two successes buy one retry at a ratio of 0.5
+/// assert!(budget.withdraw());
+/// assert!(!budget.withdraw());
+/// clock.advance(Duration::from_secs(10)); // that window's spending has expired
+/// assert!(budget.withdraw());
+/// ```
 pub struct TpsBudget<T> {
     timer: T,
     slot_nanos: u64,
@@ -230,7 +276,9 @@ impl<T: Timer> TpsBudget<T> {
         }
     }
 
-    /// The balance over the window, in withdrawal units, including the reserve.
+    /// The balance over the window, including the reserve, in the budget's internal units:
+    /// a deposit adds 1 (1000 when `retry_ratio` is above 1) and a retry costs about
+    /// `1 / retry_ratio` times that, so this is not a count of affordable retries.
     pub fn balance(&self) -> i64 {
         self.balance_at(self.epoch(self.timer.now()))
     }

@@ -9,6 +9,17 @@ use core::time::Duration;
 ///
 /// Policies never need to know the caller's error type: they hand a `Rejection` to
 /// [`FromRejection::from_rejection`], which the caller's error type implements.
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::error::{DoOverError, FromRejection, Rejection};
+///
+/// let r = Rejection::RateLimited { retry_after: Duration::from_millis(250) };
+/// assert_eq!(r.to_string(), "rate limited; retry after 250ms");
+/// let e = DoOverError::<std::io::Error>::from_rejection(r);
+/// assert!(matches!(e, DoOverError::RateLimited { retry_after } if retry_after.as_millis() == 250));
+/// assert_eq!(e.rejection(), Some(r)); // and back
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Rejection {

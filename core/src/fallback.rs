@@ -92,6 +92,29 @@ impl<E, F: Fn(&E) -> bool> HandlePredicate<E> for HandleIf<F, E> {
 }
 
 /// Wraps a policy (or stack) with a fallback. See the [module docs](self).
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::error::DoOverError;
+/// use do_over_core::fallback::Fallback;
+/// use do_over_core::time::{ManualClock, Timer};
+/// use do_over_core::timeout::TimeoutPolicy;
+///
+/// let clock = ManualClock::new();
+/// let timeout = TimeoutPolicy::new_with_timer(Duration::from_millis(50), &clock);
+/// // Too slow: answer from the cache. Any other error goes to the caller.
+/// let cached = Fallback::new(timeout, |e: DoOverError<&'static str>| async move {
+///     match e {
+///         DoOverError::Timeout => Ok("stale copy"),
+///         other => Err(other),
+///     }
+/// });
+/// let out = clock.run(cached.execute(|| async {
+///     (&clock).sleep(Duration::from_secs(1)).await;
+///     Ok("fresh copy")
+/// }));
+/// assert_eq!(out, Ok("stale copy"));
+/// ```
 pub struct Fallback<P, H, Q = AnyError> {
     /// The policy (or stack) whose failures are handled.
     pub inner: P,

@@ -66,6 +66,17 @@ use crate::retry::{OnRetry, RetryEvent, RetryEventKind};
 use crate::time::Clock;
 
 /// Something a policy did. See the [module docs](self) for who reports what.
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::error::Rejection;
+/// use do_over_core::observe::Event;
+///
+/// let e = Event::Rejected { rejection: Rejection::Timeout, duration: Duration::from_secs(1) };
+/// assert_eq!((e.name(), e.detail()), ("rejected", "timeout"));
+/// assert_eq!(e.duration(), Some(Duration::from_secs(1)));
+/// assert_eq!(Event::Hedge.duration(), None); // not a call outcome
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
@@ -154,6 +165,13 @@ impl Event {
 
 /// The label of a rejection kind: `timeout`, `circuit_open`, `bulkhead_full` or
 /// `rate_limited`.
+///
+/// ```
+/// use do_over_core::error::Rejection;
+/// use do_over_core::observe::rejection_label;
+///
+/// assert_eq!(rejection_label(&Rejection::BulkheadFull), "bulkhead_full");
+/// ```
 pub fn rejection_label(rejection: &Rejection) -> &'static str {
     match rejection {
         Rejection::Timeout => "timeout",
@@ -164,6 +182,13 @@ pub fn rejection_label(rejection: &Rejection) -> &'static str {
 }
 
 /// The label of a breaker state: `closed`, `open`, `half_open` or `isolated`.
+///
+/// ```
+/// use do_over_core::circuit_breaker::CircuitState;
+/// use do_over_core::observe::state_label;
+///
+/// assert_eq!(state_label(CircuitState::HalfOpen), "half_open");
+/// ```
 pub fn state_label(state: CircuitState) -> &'static str {
     match state {
         CircuitState::Closed => "closed",
@@ -175,6 +200,40 @@ pub fn state_label(state: CircuitState) -> &'static str {
 
 /// Hears every [`Event`]. Called on the thread that caused the event, inline; keep it short
 /// (bump a counter, record a histogram sample, emit a log line).
+///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering};
+/// use core::time::Duration;
+/// use do_over_core::error::DoOverError;
+/// use do_over_core::observe::{Event, Listener};
+/// use do_over_core::policy::Policy;
+/// use do_over_core::time::{ManualClock, Timer};
+/// use do_over_core::timeout::TimeoutPolicy;
+///
+/// /// Counts timeouts; needs no durations.
+/// #[derive(Default)]
+/// struct Timeouts(AtomicU32);
+/// impl Listener for Timeouts {
+///     fn on_event(&self, event: &Event) {
+///         if event.detail() == "timeout" {
+///             self.0.fetch_add(1, Ordering::Relaxed);
+///         }
+///     }
+///     fn timed(&self) -> bool {
+///         false // skip the clock reads
+///     }
+/// }
+///
+/// let clock = ManualClock::new();
+/// let timeouts = Timeouts::default();
+/// let timeout = TimeoutPolicy::new_with_timer(Duration::from_millis(100), &clock).observe(&timeouts);
+/// let out = clock.run(timeout.execute(|| async {
+///     (&clock).sleep(Duration::from_secs(1)).await;
+///     Ok::<_, DoOverError<()>>(())
+/// }));
+/// assert_eq!(out, Err(DoOverError::Timeout));
+/// assert_eq!(timeouts.0.load(Ordering::Relaxed), 1);
+/// ```
 pub trait Listener {
     /// An event happened.
     fn on_event(&self, event: &Event);
@@ -225,6 +284,24 @@ impl<A: Listener, B: Listener> Listener for (A, B) {
 }
 
 /// A closure listener: `ListenerFn(|e: &Event| ...)`.
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::error::DoOverError;
+/// use do_over_core::observe::{Event, ListenerFn};
+/// use do_over_core::policy::Policy;
+/// use do_over_core::retry::RetryPolicy;
+/// use do_over_core::time::ManualClock;
+/// use std::sync::Mutex;
+///
+/// let clock = ManualClock::new();
+/// let names = Mutex::new(Vec::new());
+/// let retry = RetryPolicy::fixed_with_timer(1, Duration::from_millis(10), &clock)
+///     .observe(ListenerFn(|e: &Event| names.lock().unwrap().push(e.name())));
+/// let out = clock.run(retry.execute(|| async { Err::<(), _>(DoOverError::Inner("down")) }));
+/// assert_eq!(out, Err(DoOverError::Inner("down")));
+/// assert_eq!(*names.lock().unwrap(), ["retry", "failure"]);
+/// ```
 #[derive(Copy, Clone)]
 pub struct ListenerFn<F>(pub F);
 
@@ -273,6 +350,30 @@ impl<M: Metrics + ?Sized> Metrics for alloc::sync::Arc<M> {
 
 /// Turns [`Event`]s into [`Metrics`] calls: `Success` → `on_success`; `Failure` and
 /// `Rejected` → `on_failure`; `Retry` → `on_retry`; the rest are not reported.
+///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering};
+/// use core::time::Duration;
+/// use do_over_core::error::Rejection;
+/// use do_over_core::observe::{Event, Listener, Metrics, MetricsListener};
+///
+/// #[derive(Default)]
+/// struct Failures(AtomicU32);
+/// impl Metrics for Failures {
+///     fn on_success(&self) {}
+///     fn on_failure(&self) {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///     }
+///     fn on_retry(&self) {}
+/// }
+///
+/// let listener = MetricsListener(Failures::default());
+/// let rejected = Event::Rejected { rejection: Rejection::BulkheadFull, duration: Duration::ZERO };
+/// listener.on_event(&rejected); // a rejection is a failure to the reference hook
+/// listener.on_event(&Event::Hedge); // not one of its events
+/// assert_eq!(listener.0.0.load(Ordering::Relaxed), 1);
+/// assert!(!listener.timed());
+/// ```
 #[derive(Copy, Clone, Debug, Default)]
 pub struct MetricsListener<M>(pub M);
 
@@ -300,6 +401,24 @@ impl<M: Metrics> Listener for MetricsListener<M> {
 /// Outcomes: `Ok` → [`Event::Success`]; an error whose
 /// [`as_rejection`](FromRejection::as_rejection) is `Some` → [`Event::Rejected`]; any
 /// other error → [`Event::Failure`]. A call dropped before it finished reports nothing.
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::circuit_breaker::{CircuitBreaker, CircuitState};
+/// use do_over_core::error::DoOverError;
+/// use do_over_core::observe::{Event, ListenerFn};
+/// use do_over_core::policy::Policy;
+/// use do_over_core::time::ManualClock;
+/// use std::sync::Mutex;
+///
+/// let clock = ManualClock::new();
+/// let names = Mutex::new(Vec::new());
+/// let breaker = CircuitBreaker::new_with_timer(1, Duration::from_secs(5), &clock)
+///     .observe(ListenerFn(|e: &Event| names.lock().unwrap().push(e.name())));
+/// let _ = clock.run(breaker.execute(|| async { Err::<(), _>(DoOverError::Inner("down")) }));
+/// assert_eq!(breaker.inner().state(), CircuitState::Open); // the breaker, still reachable
+/// assert_eq!(*names.lock().unwrap(), ["circuit_transition", "failure"]);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Observed<P, L, C> {
     policy: P,
@@ -399,6 +518,37 @@ where
 
 /// `observe_with_clock` for any policy or stack ([`Wrap`](crate::wrap::Wrap)s included).
 /// The `do-over` facade adds `observe(listener)` on its runtime's clock.
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::error::DoOverError;
+/// use do_over_core::observe::{Event, ListenerFn, ObserveExt};
+/// use do_over_core::policy::Policy;
+/// use do_over_core::retry::RetryPolicy;
+/// use do_over_core::time::ManualClock;
+/// use do_over_core::timeout::TimeoutPolicy;
+/// use do_over_core::wrap::Wrap;
+/// use std::sync::Mutex;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// let clock = ManualClock::new();
+/// let seen = Mutex::new(Vec::new());
+/// let stack = Wrap::new(
+///     RetryPolicy::fixed_with_timer(2, Duration::from_millis(100), &clock),
+///     TimeoutPolicy::new_with_timer(Duration::from_secs(1), &clock),
+/// )
+/// .observe_with_clock(ListenerFn(|e: &Event| seen.lock().unwrap().push(e.duration())), &clock);
+/// let calls = AtomicU32::new(0);
+/// let out = clock.run(stack.execute(|| async {
+///     match calls.fetch_add(1, Ordering::SeqCst) {
+///         0 => Err(DoOverError::Inner("flaky")),
+///         _ => Ok(()),
+///     }
+/// }));
+/// assert_eq!(out, Ok(()));
+/// // One call, timed as a whole: the retry's 100 ms delay included.
+/// assert_eq!(*seen.lock().unwrap(), [Some(Duration::from_millis(100))]);
+/// ```
 pub trait ObserveExt: Sized {
     /// Reports this policy's calls to `listener`, timing them on `clock`.
     fn observe_with_clock<L: Listener, C: Clock>(

@@ -7,6 +7,32 @@
 use portable_atomic::{AtomicU32, Ordering};
 
 /// A source of uniformly distributed random numbers, shared by all calls of a policy.
+///
+/// Implement it to use the platform's generator, or to pin jitter down in a test:
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::policy::Policy;
+/// use do_over_core::random::Random;
+/// use do_over_core::retry::{Jitter, RetryBuilder};
+/// use do_over_core::time::{Clock, ManualClock};
+///
+/// /// Always the middle of the range.
+/// struct Midpoint;
+/// impl Random for Midpoint {
+///     fn next_u32(&self) -> u32 {
+///         1 << 31
+///     }
+/// }
+/// assert_eq!(Midpoint.next_f64(), 0.5);
+///
+/// let clock = ManualClock::new();
+/// let retry = RetryBuilder::new(&clock).max_retries(1).fixed(Duration::from_millis(100))
+///     .jitter(Jitter::Full).build().unwrap()
+///     .with_random(Midpoint);
+/// let _ = clock.run(retry.execute(|| async { Err::<(), ()>(()) }));
+/// assert_eq!(clock.now().since_origin(), Duration::from_millis(50)); // full jitter × 0.5
+/// ```
 pub trait Random {
     /// A uniformly distributed `u32`.
     fn next_u32(&self) -> u32;

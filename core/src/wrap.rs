@@ -53,6 +53,31 @@ use core::future::Future;
 use crate::policy::{LocalPolicy, Policy};
 
 /// Runs `outer → inner → operation`. See the [module docs](self).
+///
+/// The layers stay reachable through `outer` and `inner`:
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::circuit_breaker::{CircuitBreaker, CircuitState};
+/// use do_over_core::error::DoOverError;
+/// use do_over_core::policy::Policy;
+/// use do_over_core::time::{ManualClock, Timer};
+/// use do_over_core::timeout::TimeoutPolicy;
+/// use do_over_core::wrap::Wrap;
+///
+/// let clock = ManualClock::new();
+/// let stack = Wrap::new(
+///     CircuitBreaker::new_with_timer(1, Duration::from_secs(30), &clock),
+///     TimeoutPolicy::new_with_timer(Duration::from_millis(200), &clock),
+/// );
+/// let out = clock.run(stack.execute(|| async {
+///     (&clock).sleep(Duration::from_secs(10)).await; // hangs
+///     Ok::<_, DoOverError<()>>(())
+/// }));
+/// assert_eq!(out, Err(DoOverError::Timeout));
+/// // The timeout is inside the breaker, so the breaker counted it as a failure.
+/// assert_eq!(stack.outer.state(), CircuitState::Open);
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Wrap<O, I> {
     /// The outer policy: sees the inner policy's whole run as one operation.
@@ -72,6 +97,26 @@ impl<O, I> Wrap<O, I> {
 ///
 /// Implemented by every policy in the crate and by [`Wrap`]; implement it (an empty `impl`)
 /// for your own policies to chain them too.
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::bulkhead::Bulkhead;
+/// use do_over_core::time::ManualClock;
+/// use do_over_core::timeout::TimeoutPolicy;
+/// use do_over_core::wrap::Compose;
+///
+/// struct Audit; // your own policy (its `Policy` impl is left out here)
+/// impl Compose for Audit {}
+///
+/// let clock = ManualClock::new();
+/// let stack = Audit
+///     .wrap(Bulkhead::new_with_timer(8, &clock))
+///     .wrap(TimeoutPolicy::new_with_timer(Duration::from_secs(1), &clock));
+/// // Audit → bulkhead → timeout → operation: nested to the left.
+/// let (_audit, bulkhead, timeout) = (&stack.outer.outer, &stack.outer.inner, &stack.inner);
+/// assert_eq!(bulkhead.max_concurrent(), 8);
+/// assert_eq!(timeout.duration(), Duration::from_secs(1));
+/// ```
 pub trait Compose: Sized {
     /// Wraps `self` around `inner`: `self` runs first (outermost).
     fn wrap<I>(self, inner: I) -> Wrap<Self, I> {

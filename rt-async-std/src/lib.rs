@@ -36,17 +36,52 @@ fn anchor() -> std::time::Instant {
 }
 
 /// Converts a `std` instant to do-over's [`Instant`] (saturating at the anchor).
+///
+/// The anchor is fixed the first time this crate reads the clock; an instant from before
+/// that converts to [`Instant::ZERO`].
+///
+/// ```
+/// use do_over_async_std::{AsyncIoTimer, from_std, to_std};
+/// use do_over_core::time::Clock;
+///
+/// let now = AsyncIoTimer.now();
+/// assert_eq!(from_std(to_std(now).unwrap()), now);
+/// ```
 pub fn from_std(t: std::time::Instant) -> Instant {
     let since = t.saturating_duration_since(anchor());
     Instant::from_nanos(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// Converts do-over's [`Instant`] to a `std` instant (`None` past what the platform holds).
+///
+/// ```
+/// use do_over_async_std::to_std;
+/// use do_over_core::time::Instant;
+/// use std::time::Duration;
+///
+/// let a = to_std(Instant::from_nanos(1_000)).unwrap();
+/// let b = to_std(Instant::from_nanos(1_000) + Duration::from_millis(5)).unwrap();
+/// assert_eq!(b - a, Duration::from_millis(5));
+/// ```
 pub fn to_std(t: Instant) -> Option<std::time::Instant> {
     anchor().checked_add(t.since_origin())
 }
 
 /// Time from `std::time::Instant`, sleeps from `async_io::Timer`. Zero-sized.
+///
+/// ```
+/// use do_over_async_std::AsyncIoTimer;
+/// use do_over_core::error::DoOverError;
+/// use do_over_core::policy::Policy;
+/// use do_over_core::timeout::TimeoutPolicy;
+/// use std::time::Duration;
+///
+/// smol::block_on(async {
+///     let timeout = TimeoutPolicy::<AsyncIoTimer>::new(Duration::from_millis(5));
+///     let hangs = || std::future::pending::<Result<(), DoOverError<()>>>();
+///     assert_eq!(timeout.execute(hangs).await, Err(DoOverError::Timeout));
+/// });
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct AsyncIoTimer;
 
@@ -85,6 +120,15 @@ impl Timer for AsyncIoTimer {
 
 /// Spawns detached tasks with `smol::spawn` (feature `smol`): the
 /// [`Spawn`](do_over_core::spawn::Spawn) capability for smol, used by hedging's detached mode.
+///
+/// ```
+/// use do_over_async_std::SmolSpawner;
+/// use do_over_core::spawn::Spawn;
+///
+/// let (done, finished) = std::sync::mpsc::channel();
+/// SmolSpawner.spawn(async move { done.send("background work").unwrap() });
+/// assert_eq!(finished.recv().unwrap(), "background work"); // ran on smol's executor
+/// ```
 #[cfg(feature = "smol")]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SmolSpawner;
@@ -100,6 +144,15 @@ impl do_over_core::spawn::Spawn for SmolSpawner {
 }
 
 /// Spawns detached tasks with `async_std::task::spawn` (feature `async-std`).
+///
+/// ```
+/// use do_over_async_std::AsyncStdSpawner;
+/// use do_over_core::spawn::Spawn;
+///
+/// let (done, finished) = std::sync::mpsc::channel();
+/// AsyncStdSpawner.spawn(async move { done.send("background work").unwrap() });
+/// assert_eq!(finished.recv().unwrap(), "background work"); // ran on async-std's executor
+/// ```
 #[cfg(feature = "async-std")]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AsyncStdSpawner;

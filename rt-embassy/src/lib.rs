@@ -61,16 +61,53 @@ fn nanos_to_ticks(nanos: u64) -> u64 {
 }
 
 /// Converts an `embassy_time::Instant` to do-over's [`Instant`] (same origin: boot).
+///
+/// ```
+/// use do_over_core::time::Instant;
+/// use do_over_embassy::from_embassy;
+///
+/// let t = embassy_time::Instant::from_micros(1_500);
+/// assert_eq!(from_embassy(t), Instant::from_nanos(1_500_000));
+/// ```
 pub fn from_embassy(t: embassy_time::Instant) -> Instant {
     Instant::from_nanos(ticks_to_nanos(t.as_ticks()))
 }
 
 /// Converts do-over's [`Instant`] to an `embassy_time::Instant`, rounding up to a tick.
+///
+/// ```
+/// use do_over_core::time::Instant;
+/// use do_over_embassy::to_embassy;
+///
+/// let t = to_embassy(Instant::from_nanos(1_500_000));
+/// assert_eq!(t.as_micros(), 1_500);
+/// assert!(to_embassy(Instant::from_nanos(1)) > embassy_time::Instant::from_ticks(0)); // never early
+/// ```
 pub fn to_embassy(t: Instant) -> embassy_time::Instant {
     embassy_time::Instant::from_ticks(nanos_to_ticks(t.as_nanos()))
 }
 
 /// Time and sleep from `embassy-time`. Zero-sized: copy it freely.
+///
+/// Here driven by embassy-time's mock driver; on a board, the HAL provides the driver.
+///
+/// ```
+/// use core::future::Future;
+/// use core::pin::pin;
+/// use core::task::{Context, Poll, Waker};
+/// use core::time::Duration;
+/// use do_over_core::time::{Clock, Timer};
+/// use do_over_embassy::EmbassyTimer;
+///
+/// let timer = EmbassyTimer;
+/// let start = timer.now();
+/// let mut sleep = pin!(timer.sleep(Duration::from_micros(1_500)));
+/// let mut cx = Context::from_waker(Waker::noop());
+/// assert_eq!(sleep.as_mut().poll(&mut cx), Poll::Pending);
+/// embassy_time::MockDriver::get().advance(embassy_time::Duration::from_micros(1_500));
+/// assert_eq!(sleep.as_mut().poll(&mut cx), Poll::Ready(()));
+/// assert_eq!(timer.now() - start, Duration::from_micros(1_500)); // sub-millisecond kept
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct EmbassyTimer;
 

@@ -42,6 +42,15 @@ fn anchor() -> TokioInstant {
 }
 
 /// Converts a Tokio instant to do-over's [`Instant`] (saturating).
+///
+/// ```
+/// use do_over_tokio::from_tokio;
+/// use std::time::Duration;
+///
+/// let now = tokio::time::Instant::now();
+/// let later = now + Duration::from_millis(250);
+/// assert_eq!(from_tokio(later) - from_tokio(now), Duration::from_millis(250));
+/// ```
 #[inline]
 pub fn from_tokio(t: TokioInstant) -> Instant {
     let since = t.saturating_duration_since(anchor());
@@ -50,6 +59,15 @@ pub fn from_tokio(t: TokioInstant) -> Instant {
 
 /// Converts do-over's [`Instant`] to a Tokio instant; an instant too far in the future for
 /// the platform becomes "about 30 years from the anchor", as Tokio itself does.
+///
+/// ```
+/// use do_over_tokio::{from_tokio, to_tokio};
+///
+/// let now = tokio::time::Instant::now();
+/// let back = to_tokio(from_tokio(now));
+/// assert!(back.max(now) - back.min(now) < std::time::Duration::from_micros(1));
+/// let _far = to_tokio(do_over_core::time::Instant::MAX); // no panic
+/// ```
 #[inline]
 pub fn to_tokio(t: Instant) -> TokioInstant {
     let a = anchor();
@@ -61,6 +79,25 @@ pub fn to_tokio(t: Instant) -> TokioInstant {
 ///
 /// Requires a Tokio runtime with the time driver enabled when a policy sleeps (as
 /// `tokio::time::sleep` does).
+///
+/// ```
+/// use do_over_core::error::DoOverError;
+/// use do_over_core::policy::Policy;
+/// use do_over_core::timeout::TimeoutPolicy;
+/// use do_over_tokio::TokioTimer;
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let timeout = TimeoutPolicy::<TokioTimer>::new(Duration::from_secs(1));
+/// let start = tokio::time::Instant::now();
+/// let out = timeout
+///     .execute(|| std::future::pending::<Result<(), DoOverError<()>>>())
+///     .await;
+/// assert_eq!(out, Err(DoOverError::Timeout));
+/// assert_eq!(start.elapsed(), Duration::from_secs(1)); // paused time: exact, and instant
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TokioTimer;
 

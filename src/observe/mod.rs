@@ -68,6 +68,27 @@ pub use self::tracing::TracingListener;
 /// itself, those win. Called on a reference or an `Arc` (`(&breaker).observe(l)`,
 /// `arc_retry.observe(l)`), method lookup finds this trait first and only outcomes are
 /// reported: attach the listener to the policy before sharing it.
+///
+/// ```
+/// use do_over::observe::{Event, ListenerFn, Observe};
+/// use do_over::prelude::*;
+/// use std::sync::Mutex;
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let seen = Mutex::new(Vec::new());
+/// let stack = Wrap::new(Bulkhead::new(10), TimeoutPolicy::new(Duration::from_millis(100)))
+///     .observe(ListenerFn(|e: &Event| seen.lock().unwrap().push((e.name(), e.duration()))));
+/// let out = stack.execute(|| async {
+///     tokio::time::sleep(Duration::from_secs(1)).await;
+///     Ok::<_, DoOverError<()>>(())
+/// }).await;
+/// assert_eq!(out, Err(DoOverError::Timeout));
+/// // Timed on Tokio's (here paused) clock.
+/// assert_eq!(*seen.lock().unwrap(), [("rejected", Some(Duration::from_millis(100)))]);
+/// # }
+/// ```
 #[cfg(feature = "tokio")]
 pub trait Observe: Sized {
     /// Reports every call's outcome and duration to `listener`.

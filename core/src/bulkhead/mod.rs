@@ -55,6 +55,23 @@ pub(crate) struct Waiter {
 }
 
 /// Bounds concurrency, optionally with a FIFO wait queue. See the [module docs](self).
+///
+/// ```
+/// use do_over_core::bulkhead::Bulkhead;
+/// use do_over_core::error::DoOverError;
+/// use do_over_core::policy::Policy;
+/// use do_over_core::time::ManualClock;
+///
+/// let clock = ManualClock::new();
+/// let bulkhead = Bulkhead::new_with_timer(1, &clock);
+/// let out = clock.run(bulkhead.execute(|| async {
+///     assert_eq!(bulkhead.available(), 0);
+///     // No queue: a second call while the only slot is taken is turned away at once.
+///     bulkhead.execute(|| async { Ok::<_, DoOverError<()>>("ran") }).await
+/// }));
+/// assert_eq!(out, Err(DoOverError::BulkheadFull));
+/// assert_eq!(bulkhead.available(), 1); // the slot came back
+/// ```
 pub struct Bulkhead<T> {
     timer: T,
     max: usize,
@@ -135,6 +152,24 @@ impl<T: Timer> Bulkhead<T> {
 impl<T> Bulkhead<T> {
     /// Lets a call wait up to `timeout` for a slot, in FIFO order (unbounded queue unless
     /// [`with_max_queued`](Self::with_max_queued) caps it). A zero timeout means "do not wait".
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use do_over_core::bulkhead::Bulkhead;
+    /// use do_over_core::error::DoOverError;
+    /// use do_over_core::policy::Policy;
+    /// use do_over_core::time::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let bulkhead = Bulkhead::new_with_timer(1, &clock).with_queue_timeout(Duration::from_millis(100));
+    /// let out = clock.run(bulkhead.execute(|| async {
+    ///     // The only slot is ours, so this call queues, then gives up after 100 ms.
+    ///     let queued = bulkhead.execute(|| async { Ok::<_, DoOverError<()>>(()) }).await;
+    ///     assert_eq!(queued, Err(DoOverError::BulkheadFull));
+    ///     Ok::<_, DoOverError<()>>(clock.now().since_origin())
+    /// }));
+    /// assert_eq!(out, Ok(Duration::from_millis(100)));
+    /// ```
     pub fn with_queue_timeout(mut self, timeout: Duration) -> Self {
         if timeout.is_zero() {
             self.queue_timeout = None;

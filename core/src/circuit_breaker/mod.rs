@@ -99,6 +99,25 @@ use crate::sync::spin_wait;
 use crate::time::{Instant, Timer};
 
 /// The breaker's state as callers see it.
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::circuit_breaker::{CircuitBreaker, CircuitState};
+/// use do_over_core::time::ManualClock;
+///
+/// let clock = ManualClock::new();
+/// let breaker = CircuitBreaker::new_with_timer(1, Duration::from_secs(5), &clock);
+/// assert_eq!(breaker.state(), CircuitState::Closed);
+/// breaker.try_acquire().unwrap().failure();
+/// assert_eq!(breaker.state(), CircuitState::Open);
+/// clock.advance(Duration::from_secs(5));
+/// let probe = breaker.try_acquire().unwrap(); // the first call after the break
+/// assert_eq!(breaker.state(), CircuitState::HalfOpen);
+/// probe.success();
+/// assert_eq!(breaker.state(), CircuitState::Closed);
+/// breaker.isolate();
+/// assert_eq!(breaker.state(), CircuitState::Isolated);
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum CircuitState {
     /// Calls run; outcomes are counted.
@@ -141,6 +160,28 @@ impl<E> FailurePredicate<E> for AnyFailure {
 
 /// Every `Err` is a failure except the rejections of inner policies (a bulkhead or rate
 /// limiter inside the breaker rejecting a call says nothing about the dependency).
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::circuit_breaker::{CircuitBreaker, CircuitState, ExcludeRejections};
+/// use do_over_core::error::DoOverError;
+/// use do_over_core::policy::Policy;
+/// use do_over_core::rate_limit::RateLimiter;
+/// use do_over_core::time::ManualClock;
+/// use do_over_core::wrap::Wrap;
+///
+/// let clock = ManualClock::new();
+/// let stack = Wrap::new(
+///     CircuitBreaker::new_with_timer(2, Duration::from_secs(30), &clock)
+///         .with_predicate(ExcludeRejections),
+///     RateLimiter::new_with_timer(1, Duration::from_secs(1), &clock),
+/// );
+/// for _ in 0..5 {
+///     let _ = clock.run(stack.execute(|| async { Ok::<_, DoOverError<()>>(()) }));
+/// }
+/// // Four calls were rate limited, but the dependency itself never failed.
+/// assert_eq!(stack.outer.state(), CircuitState::Closed);
+/// ```
 #[derive(Copy, Clone, Debug, Default)]
 pub struct ExcludeRejections;
 
@@ -162,6 +203,28 @@ impl<E, F: Fn(&E) -> bool> FailurePredicate<E> for FailureIf<F, E> {
 }
 
 /// How long each break lasts.
+///
+/// [`FixedBreak`] and [`ExponentialBreak`] implement it; any schedule fits through
+/// [`BreakerBuilder::break_duration_with`]:
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::circuit_breaker::BreakerBuilder;
+/// use do_over_core::time::ManualClock;
+///
+/// let clock = ManualClock::new();
+/// // 1 s, 2 s, 3 s, ... capped at 10 s.
+/// let breaker = BreakerBuilder::new(&clock)
+///     .consecutive_failures(1)
+///     .break_duration_with(|n| Duration::from_secs(u64::from(n).min(10)))
+///     .build()
+///     .unwrap();
+/// breaker.try_acquire().unwrap().failure();
+/// assert_eq!(breaker.retry_after(), Some(Duration::from_secs(1)));
+/// clock.advance(Duration::from_secs(1));
+/// breaker.try_acquire().unwrap().failure(); // the probe fails too: a longer break
+/// assert_eq!(breaker.retry_after(), Some(Duration::from_secs(2)));
+/// ```
 pub trait BreakDuration {
     /// The duration of a break, given how many breaks in a row this is (1 for the first;
     /// the count resets when the breaker closes).
@@ -181,6 +244,19 @@ impl BreakDuration for FixedBreak {
 
 /// Breaks that grow while the dependency keeps failing its probes: `base·factor^(n−1)` for
 /// the `n`-th consecutive break, capped at `max`.
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::circuit_breaker::{BreakDuration, ExponentialBreak};
+///
+/// let breaks = ExponentialBreak {
+///     base: Duration::from_secs(5),
+///     factor: 2.0,
+///     max: Duration::from_secs(30),
+/// };
+/// let secs: Vec<u64> = (1..=5).map(|n| breaks.break_duration(n).as_secs()).collect();
+/// assert_eq!(secs, [5, 10, 20, 30, 30]);
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub struct ExponentialBreak {
     /// The first break.
@@ -211,6 +287,28 @@ impl<F: Fn(u32) -> Duration> BreakDuration for BreakFn<F> {
 }
 
 /// A change of state, as told to a [`BreakerListener`].
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::circuit_breaker::{CircuitBreaker, CircuitState, Transition};
+/// use do_over_core::error::DoOverError;
+/// use do_over_core::policy::Policy;
+/// use do_over_core::time::{Instant, ManualClock};
+/// use std::sync::Mutex;
+///
+/// let clock = ManualClock::new();
+/// let seen = Mutex::new(Vec::new());
+/// let breaker = CircuitBreaker::new_with_timer(1, Duration::from_secs(5), &clock)
+///     .on_transition(|t: &Transition| seen.lock().unwrap().push((t.from, t.to, t.at)));
+/// clock.advance(Duration::from_secs(1));
+/// let _ = clock.run(breaker.execute(|| async { Err::<(), _>(DoOverError::Inner("down")) }));
+/// breaker.close();
+/// let at = Instant::ZERO + Duration::from_secs(1);
+/// assert_eq!(*seen.lock().unwrap(), [
+///     (CircuitState::Closed, CircuitState::Open, at),
+///     (CircuitState::Open, CircuitState::Closed, at),
+/// ]);
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Transition {
@@ -224,6 +322,30 @@ pub struct Transition {
 
 /// Hears every state transition. Called on the thread that made the transition, right after
 /// it; keep it short (record a metric, log a line).
+///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering};
+/// use core::time::Duration;
+/// use do_over_core::circuit_breaker::{BreakerListener, CircuitBreaker, CircuitState, Transition};
+/// use do_over_core::time::ManualClock;
+///
+/// /// Counts how often the breaker opened.
+/// struct CountOpens<'a>(&'a AtomicU32);
+/// impl BreakerListener for CountOpens<'_> {
+///     fn on_transition(&self, t: &Transition) {
+///         if t.to == CircuitState::Open {
+///             self.0.fetch_add(1, Ordering::Relaxed);
+///         }
+///     }
+/// }
+///
+/// let clock = ManualClock::new();
+/// let opens = AtomicU32::new(0);
+/// let breaker = CircuitBreaker::new_with_timer(1, Duration::from_secs(5), &clock)
+///     .with_listener(CountOpens(&opens));
+/// breaker.try_acquire().unwrap().failure();
+/// assert_eq!(opens.load(Ordering::Relaxed), 1);
+/// ```
 pub trait BreakerListener {
     /// A transition happened.
     fn on_transition(&self, transition: &Transition);
@@ -257,6 +379,23 @@ impl<F: Fn(&Transition)> BreakerListener for ListenerFn<F> {
 }
 
 /// A snapshot of a breaker's state and counts.
+///
+/// ```
+/// use do_over_core::circuit_breaker::{BreakerBuilder, CircuitState};
+/// use do_over_core::error::DoOverError;
+/// use do_over_core::policy::Policy;
+/// use do_over_core::time::ManualClock;
+///
+/// let clock = ManualClock::new();
+/// // Over the last 10 calls, open at 50% failures once 4 calls were seen.
+/// let breaker = BreakerBuilder::new(&clock).count_window::<10>(0.5, 4).build().unwrap();
+/// let _ = clock.run(breaker.execute(|| async { Ok::<_, DoOverError<&str>>(()) }));
+/// let _ = clock.run(breaker.execute(|| async { Err::<(), _>(DoOverError::Inner("boom")) }));
+/// let m = breaker.metrics();
+/// assert_eq!(m.state, CircuitState::Closed); // below the minimum throughput
+/// assert_eq!((m.stats.calls, m.stats.failures), (2, 1));
+/// assert_eq!(m.failure_ratio, 0.5);
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct BreakerMetrics {
@@ -278,6 +417,29 @@ pub struct BreakerMetrics {
 ///
 /// Type parameters: `T` the [`Timer`]; `S` the [`Trigger`]; `P` the [`FailurePredicate`];
 /// `B` the [`BreakDuration`]; `L` the [`BreakerListener`].
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::circuit_breaker::{CircuitBreaker, CircuitState};
+/// use do_over_core::error::DoOverError;
+/// use do_over_core::policy::Policy;
+/// use do_over_core::time::ManualClock;
+///
+/// let clock = ManualClock::new();
+/// // A 404 means the dependency answered: it must not open the breaker.
+/// let breaker = CircuitBreaker::new_with_timer(2, Duration::from_secs(10), &clock)
+///     .failure_if(|e: &DoOverError<u16>| !matches!(e, DoOverError::Inner(404)));
+/// let answer = |code: u16| {
+///     let _ = clock.run(breaker.execute(|| async move { Err::<(), _>(DoOverError::Inner(code)) }));
+/// };
+/// for _ in 0..5 {
+///     answer(404);
+/// }
+/// assert_eq!(breaker.state(), CircuitState::Closed);
+/// answer(503);
+/// answer(503);
+/// assert_eq!(breaker.state(), CircuitState::Open);
+/// ```
 pub struct CircuitBreaker<T, S = Consecutive, P = AnyFailure, B = FixedBreak, L = NoListener> {
     timer: T,
     trigger: S,
@@ -481,6 +643,19 @@ where
     /// Asks to run one call: a [`BreakerPermit`] to report its outcome with, or the
     /// `retry_after` of the rejection. This is the low-level interface `execute` uses; a
     /// permit dropped without a report gives a half-open probe slot back.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use do_over_core::circuit_breaker::CircuitBreaker;
+    /// use do_over_core::time::ManualClock;
+    ///
+    /// let clock = ManualClock::new();
+    /// let breaker = CircuitBreaker::new_with_timer(1, Duration::from_secs(5), &clock);
+    /// let permit = breaker.try_acquire().expect("closed: admitted");
+    /// let outcome: Result<u32, &str> = Err("refused"); // make the call yourself
+    /// permit.record(outcome.is_err());
+    /// assert_eq!(breaker.try_acquire().err(), Some(Duration::from_secs(5)));
+    /// ```
     #[inline]
     pub fn try_acquire(&self) -> Result<BreakerPermit<'_, T, S, P, B, L>, Duration> {
         let kind = self.acquire()?;

@@ -12,6 +12,21 @@ const DECAY_AT: u32 = 1 << 14;
 /// Latencies in power-of-two buckets from 1 µs (bucket `i` holds `[2^i, 2^(i+1))` µs), with
 /// exponential decay: when the total reaches 16 384 samples, every count is halved. No
 /// allocation, no lock.
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::hedge::LatencyHistogram;
+///
+/// let h = LatencyHistogram::new();
+/// assert_eq!(h.percentile(0.5), None);
+/// for ms in [3, 3, 3, 40] {
+///     h.record(Duration::from_millis(ms));
+/// }
+/// assert_eq!(h.count(), 4);
+/// // 3 ms lands in the [2048, 4096) µs bucket, 40 ms in [32768, 65536) µs.
+/// assert_eq!(h.percentile(0.5), Some(Duration::from_micros(4_096)));
+/// assert_eq!(h.percentile(0.99), Some(Duration::from_micros(65_536)));
+/// ```
 pub struct LatencyHistogram {
     buckets: [AtomicU32; BUCKETS],
     total: AtomicU32,

@@ -69,6 +69,33 @@ struct Adaptive {
 }
 
 /// Starts backup attempts for slow calls. See the [module docs](self).
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::error::DoOverError;
+/// use do_over_core::hedge::Hedge;
+/// use do_over_core::policy::Policy;
+/// use do_over_core::time::{Clock, ManualClock, Timer};
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// let clock = ManualClock::new();
+/// let hedge = Hedge::new_with_timer(Duration::from_millis(100), &clock)
+///     .with_max_hedged_attempts(2);
+/// let attempt = AtomicU32::new(0);
+/// let out = clock.run(hedge.execute(|| async {
+///     match attempt.fetch_add(1, Ordering::SeqCst) {
+///         0 => Err(DoOverError::Inner("refused")), // no need to wait 100 ms for the next
+///         n => {
+///             (&clock).sleep(Duration::from_millis(30)).await;
+///             Ok(n)
+///         }
+///     }
+/// }));
+/// assert_eq!(out, Ok(1));
+/// assert_eq!(clock.now().since_origin(), Duration::from_millis(30));
+/// // The attempts live inside the future: at most CAP − 1 = 3 hedges.
+/// assert!(Hedge::new_with_timer(Duration::ZERO, &clock).try_with_max_hedged_attempts(4).is_err());
+/// ```
 pub struct Hedge<T, const CAP: usize = 4, G = Unlimited> {
     timer: T,
     delay: Duration,
@@ -144,6 +171,28 @@ impl<T: Timer, const CAP: usize, G> Hedge<T, CAP, G> {
     ///
     /// # Errors
     /// [`ConfigError`] naming `percentile` or `min_samples`.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use do_over_core::error::DoOverError;
+    /// use do_over_core::hedge::Hedge;
+    /// use do_over_core::policy::Policy;
+    /// use do_over_core::time::{ManualClock, Timer};
+    ///
+    /// let clock = ManualClock::new();
+    /// let hedge = Hedge::new_with_timer(Duration::from_millis(500), &clock)
+    ///     .with_adaptive_delay(0.9, 3)
+    ///     .expect("valid settings");
+    /// for _ in 0..3 {
+    ///     let out = clock.run(hedge.execute(|| async {
+    ///         (&clock).sleep(Duration::from_millis(10)).await;
+    ///         Ok::<_, DoOverError<()>>(())
+    ///     }));
+    ///     assert_eq!(out, Ok(()));
+    /// }
+    /// // Three 10 ms wins seen: hedge at their 90th percentile (a bucket's upper edge).
+    /// assert_eq!(hedge.current_delay(), Duration::from_micros(16_384));
+    /// ```
     pub fn with_adaptive_delay(
         mut self,
         percentile: f64,

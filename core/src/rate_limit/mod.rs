@@ -86,6 +86,24 @@ fn ticks_to_duration(t: usize) -> Duration {
 }
 
 /// A token-bucket rate limiter (GCRA). See the [module docs](self).
+///
+/// Calls can also take tokens directly, several at a time:
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::error::MAX_WAIT;
+/// use do_over_core::rate_limit::RateLimiter;
+/// use do_over_core::time::ManualClock;
+///
+/// let clock = ManualClock::new();
+/// // 10 per second: one token every 100 ms.
+/// let limiter = RateLimiter::new_with_timer(10, Duration::from_secs(1), &clock);
+/// assert_eq!(limiter.try_acquire(8), Ok(())); // a call weighing 8 tokens
+/// assert_eq!(limiter.try_acquire(4), Err(Duration::from_millis(200))); // 2 short
+/// assert_eq!(limiter.try_acquire(11), Err(MAX_WAIT)); // more than the burst: never
+/// clock.advance(Duration::from_millis(200));
+/// assert_eq!(limiter.available(), 4);
+/// ```
 pub struct RateLimiter<T> {
     timer: T,
     /// Theoretical arrival time, in ticks.
@@ -343,6 +361,24 @@ impl<T: Timer> RateLimiter<T> {
 impl<T> RateLimiter<T> {
     /// Lets a call that finds no token wait up to `d` for one (reserving it, FIFO) instead of
     /// being rejected at once.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use do_over_core::error::DoOverError;
+    /// use do_over_core::policy::Policy;
+    /// use do_over_core::rate_limit::RateLimiter;
+    /// use do_over_core::time::{Clock, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let limiter = RateLimiter::new_with_timer(1, Duration::from_secs(1), &clock)
+    ///     .with_max_wait(Duration::from_secs(2));
+    /// let call = || clock.run(limiter.execute(|| async {
+    ///     Ok::<_, DoOverError<()>>(clock.now().since_origin())
+    /// }));
+    /// assert_eq!(call(), Ok(Duration::ZERO));
+    /// // No token left: instead of a rejection, the call waits for the next one.
+    /// assert_eq!(call(), Ok(Duration::from_secs(1)));
+    /// ```
     pub fn with_max_wait(mut self, d: Duration) -> Self {
         self.max_wait = (!d.is_zero()).then_some(d);
         let limit = self.limit.load(Ordering::Relaxed);

@@ -67,6 +67,31 @@ impl Backoff {
 }
 
 /// Randomisation of the delays, so that many clients do not retry in lockstep.
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::policy::Policy;
+/// use do_over_core::random::SeededRandom;
+/// use do_over_core::retry::{Jitter, RetryBuilder, RetryEvent};
+/// use do_over_core::time::ManualClock;
+/// use std::sync::Mutex;
+///
+/// let clock = ManualClock::new();
+/// let delays = Mutex::new(Vec::new());
+/// let retry = RetryBuilder::new(&clock)
+///     .max_retries(20)
+///     .fixed(Duration::from_millis(100))
+///     .jitter(Jitter::Equal)
+///     .build()
+///     .unwrap()
+///     .with_random(SeededRandom::new(7)) // reproducible in a test
+///     .on_retry(|e: &RetryEvent<'_, ()>| delays.lock().unwrap().push(e.delay));
+/// let _ = clock.run(retry.execute(|| async { Err::<(), ()>(()) }));
+/// let delays = delays.lock().unwrap();
+/// // Equal jitter: half the delay, plus a random part of the other half.
+/// assert!(delays.iter().all(|d| (50..=100).contains(&d.as_millis())));
+/// assert!(delays.windows(2).any(|pair| pair[0] != pair[1]));
+/// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub enum Jitter {
     /// The backoff's delays exactly.

@@ -192,6 +192,30 @@ struct Settings {
 /// [`retry_if`](Self::retry_if), [`delay_hint`](Self::delay_hint),
 /// [`on_retry`](Self::on_retry), [`with_random`](Self::with_random) and
 /// [`with_budget`](Self::with_budget).
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::policy::Policy;
+/// use do_over_core::retry::RetryPolicy;
+/// use do_over_core::time::ManualClock;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// let clock = ManualClock::new();
+/// // "not found" will not change on a second try; anything else might.
+/// let retry = RetryPolicy::fixed_with_timer(3, Duration::from_millis(50), &clock)
+///     .retry_if(|e: &&str| *e != "not found");
+/// let calls = AtomicU32::new(0);
+/// let run = |error: &'static str| {
+///     calls.store(0, Ordering::SeqCst);
+///     let out = clock.run(retry.execute(|| async {
+///         calls.fetch_add(1, Ordering::SeqCst);
+///         Err::<(), _>(error)
+///     }));
+///     (out, calls.load(Ordering::SeqCst))
+/// };
+/// assert_eq!(run("not found"), (Err("not found"), 1)); // returned at once
+/// assert_eq!(run("busy"), (Err("busy"), 4)); // the attempt and 3 retries
+/// ```
 pub struct RetryPolicy<
     T,
     P = AnyError,
@@ -314,6 +338,28 @@ impl<T, P, D, O, R, G> RetryPolicy<T, P, D, O, R, G> {
     /// Lets an error dictate its own retry delay (a server's `Retry-After`, say). When
     /// `hint` returns `Some(d)`, the policy waits exactly `d` — no backoff, jitter or cap —
     /// still bounded by the `max_elapsed` budget.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use do_over_core::policy::Policy;
+    /// use do_over_core::retry::RetryPolicy;
+    /// use do_over_core::time::{Clock, ManualClock};
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// let clock = ManualClock::new();
+    /// // The error says how long the server asked us to wait.
+    /// let retry = RetryPolicy::fixed_with_timer(1, Duration::from_millis(100), &clock)
+    ///     .delay_hint(|wait: &Option<Duration>| *wait);
+    /// let calls = AtomicU32::new(0);
+    /// let out = clock.run(retry.execute(|| async {
+    ///     match calls.fetch_add(1, Ordering::SeqCst) {
+    ///         0 => Err(Some(Duration::from_secs(3))),
+    ///         _ => Ok("served"),
+    ///     }
+    /// }));
+    /// assert_eq!(out, Ok("served"));
+    /// assert_eq!(clock.now().since_origin(), Duration::from_secs(3)); // not 100 ms
+    /// ```
     pub fn delay_hint<E, F: Fn(&E) -> Option<Duration>>(
         self,
         hint: F,
@@ -330,6 +376,24 @@ impl<T, P, D, O, R, G> RetryPolicy<T, P, D, O, R, G> {
     }
 
     /// Calls `hook` before each retry's delay with the retry number, the delay and the error.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use do_over_core::policy::Policy;
+    /// use do_over_core::retry::{RetryEvent, RetryPolicy};
+    /// use do_over_core::time::ManualClock;
+    /// use std::sync::Mutex;
+    ///
+    /// let clock = ManualClock::new();
+    /// let log = Mutex::new(Vec::new());
+    /// let retry = RetryPolicy::exponential_with_timer(3, Duration::from_millis(10), 3.0, &clock)
+    ///     .on_retry(|e: &RetryEvent<'_, &'static str>| {
+    ///         log.lock().unwrap().push((e.retry, e.delay.as_millis()));
+    ///     });
+    /// let out = clock.run(retry.execute(|| async { Err::<(), _>("down") }));
+    /// assert_eq!(out, Err("down"));
+    /// assert_eq!(*log.lock().unwrap(), [(1, 10), (2, 30), (3, 90)]);
+    /// ```
     pub fn on_retry<E, F: Fn(&RetryEvent<'_, E>)>(
         self,
         hook: F,
@@ -415,6 +479,26 @@ impl<T, P, D, O, R, G> RetryPolicy<T, P, D, O, R, G> {
     /// Limits retries by a [`RetryBudget`] shared with other calls (for example a
     /// `&TpsBudget`): successful calls deposit, each retry withdraws, and when the budget is
     /// empty the policy returns the last error instead of retrying.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use do_over_core::budget::TpsBudget;
+    /// use do_over_core::policy::Policy;
+    /// use do_over_core::retry::{RetryEvent, RetryEventKind, RetryPolicy};
+    /// use do_over_core::time::ManualClock;
+    /// use std::sync::Mutex;
+    ///
+    /// let clock = ManualClock::new();
+    /// // No floor and no successes yet: the budget cannot pay for a retry.
+    /// let budget = TpsBudget::new_with_timer(Duration::from_secs(10), 0, 0.2, &clock);
+    /// let kinds = Mutex::new(Vec::new());
+    /// let retry = RetryPolicy::fixed_with_timer(5, Duration::from_millis(10), &clock)
+    ///     .with_budget(&budget)
+    ///     .on_retry(|e: &RetryEvent<'_, &'static str>| kinds.lock().unwrap().push(e.kind));
+    /// let out = clock.run(retry.execute(|| async { Err::<(), _>("down") }));
+    /// assert_eq!(out, Err("down"));
+    /// assert_eq!(*kinds.lock().unwrap(), [RetryEventKind::BudgetExhausted]);
+    /// ```
     pub fn with_budget<G2: RetryBudget>(self, budget: G2) -> RetryPolicy<T, P, D, O, R, G2> {
         RetryPolicy {
             timer: self.timer,
@@ -539,6 +623,31 @@ impl<T: Timer> RetryBuilder<T> {
     /// An overall time budget, measured from the first attempt: a retry whose delay would
     /// end after the budget is not made, and the last error is returned. Must be greater
     /// than zero.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use do_over_core::policy::Policy;
+    /// use do_over_core::retry::RetryBuilder;
+    /// use do_over_core::time::{Clock, ManualClock};
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// let clock = ManualClock::new();
+    /// let retry = RetryBuilder::new(&clock)
+    ///     .max_retries(10)
+    ///     .exponential(Duration::from_millis(100), 2.0)
+    ///     .max_elapsed(Duration::from_millis(250))
+    ///     .build()
+    ///     .unwrap();
+    /// let calls = AtomicU32::new(0);
+    /// let out = clock.run(retry.execute(|| async {
+    ///     calls.fetch_add(1, Ordering::SeqCst);
+    ///     Err::<(), _>("down")
+    /// }));
+    /// assert_eq!(out, Err("down"));
+    /// // Retry 1 waited 100 ms; retry 2 would have ended at 300 ms, past the budget.
+    /// assert_eq!(calls.load(Ordering::SeqCst), 2);
+    /// assert_eq!(clock.now().since_origin(), Duration::from_millis(100));
+    /// ```
     pub fn max_elapsed(mut self, budget: Duration) -> Self {
         self.settings.max_elapsed = Some(budget);
         self

@@ -78,6 +78,26 @@ impl ManualClock {
 
     /// Moves time forward by `by` (saturating) and wakes every sleep whose deadline is now
     /// reached. Sleeps that are not yet due are not woken.
+    ///
+    /// For stepping a future by hand (for instance between two polls in a test):
+    ///
+    /// ```
+    /// use core::future::Future;
+    /// use core::pin::pin;
+    /// use core::task::{Context, Poll, Waker};
+    /// use core::time::Duration;
+    /// use do_over_core::time::{ManualClock, Timer};
+    ///
+    /// let clock = ManualClock::new();
+    /// let mut sleep = pin!((&clock).sleep(Duration::from_secs(1)));
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert_eq!(sleep.as_mut().poll(&mut cx), Poll::Pending);
+    /// assert_eq!(clock.pending_sleeps(), 1);
+    /// clock.advance(Duration::from_millis(999));
+    /// assert_eq!(sleep.as_mut().poll(&mut cx), Poll::Pending);
+    /// clock.advance(Duration::from_millis(1));
+    /// assert_eq!(sleep.as_mut().poll(&mut cx), Poll::Ready(()));
+    /// ```
     pub fn advance(&self, by: Duration) {
         {
             let mut st = self.state.lock();

@@ -102,6 +102,28 @@ pub(crate) fn saturating_nanos(d: Duration) -> u64 {
 }
 
 /// A monotonic clock.
+///
+/// Implement it over whatever counter the platform has; [`Timer`] adds sleeping.
+///
+/// ```
+/// use core::sync::atomic::{AtomicU64, Ordering};
+/// use core::time::Duration;
+/// use do_over_core::time::{Clock, Instant};
+///
+/// /// Milliseconds counted by a tick interrupt.
+/// struct Ticks(AtomicU64);
+///
+/// impl Clock for Ticks {
+///     fn now(&self) -> Instant {
+///         Instant::from_nanos(self.0.load(Ordering::Relaxed) * 1_000_000)
+///     }
+/// }
+///
+/// let clock = Ticks(AtomicU64::new(0));
+/// let start = clock.now();
+/// clock.0.fetch_add(250, Ordering::Relaxed); // the interrupt fired 250 times
+/// assert_eq!(clock.now() - start, Duration::from_millis(250));
+/// ```
 pub trait Clock {
     /// The current time. Never goes backwards.
     fn now(&self) -> Instant;
@@ -115,6 +137,24 @@ pub trait Clock {
 ///
 /// `sleep_until` and `sleep` must agree with [`Clock::now`]: a sleep until `t` completes
 /// once `now() >= t`, never before.
+///
+/// Code generic over `Timer` runs on any runtime, and deterministically in tests:
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::time::{Clock, ManualClock, Timer};
+///
+/// /// Sleeps until `d` from now; returns how late it woke.
+/// async fn pause<T: Timer>(timer: T, d: Duration) -> Duration {
+///     let deadline = timer.now() + d;
+///     timer.sleep_until(deadline).await;
+///     timer.now() - deadline
+/// }
+///
+/// let clock = ManualClock::new();
+/// assert_eq!(clock.run(pause(&clock, Duration::from_secs(2))), Duration::ZERO);
+/// assert_eq!(clock.now().since_origin(), Duration::from_secs(2));
+/// ```
 pub trait Timer: Clock {
     /// The future returned by [`Timer::sleep_until`].
     type Sleep: Future<Output = ()>;

@@ -42,6 +42,26 @@ use crate::time::Timer;
 
 /// Fails a call that takes longer than a fixed duration, cancelling the operation. See the
 /// [module docs](self) for the exact semantics.
+///
+/// ```
+/// use core::time::Duration;
+/// use do_over_core::error::DoOverError;
+/// use do_over_core::policy::Policy;
+/// use do_over_core::time::{ManualClock, Timer};
+/// use do_over_core::timeout::TimeoutPolicy;
+///
+/// let clock = ManualClock::new();
+/// let err = TimeoutPolicy::try_new_with_timer(Duration::ZERO, &clock).unwrap_err();
+/// assert_eq!(err.parameter(), "duration");
+///
+/// let timeout = TimeoutPolicy::new_with_timer(Duration::from_secs(2), &clock);
+/// // An operation that ends in time keeps its own result, errors included.
+/// let out = clock.run(timeout.execute(|| async {
+///     (&clock).sleep(Duration::from_secs(1)).await;
+///     Err::<(), _>(DoOverError::Inner("refused"))
+/// }));
+/// assert_eq!(out, Err(DoOverError::Inner("refused")));
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct TimeoutPolicy<T> {
     timer: T,
