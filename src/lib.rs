@@ -89,7 +89,8 @@ pub mod retry {
         D = NoDelayHint,
         O = NoHook,
         R = do_over_core::random::SeededRandom,
-    > = do_over_core::retry::RetryPolicy<do_over_tokio::TokioTimer, P, D, O, R>;
+        G = do_over_core::budget::Unlimited,
+    > = do_over_core::retry::RetryPolicy<do_over_tokio::TokioTimer, P, D, O, R, G>;
 }
 
 /// Retry budgets shared across calls. See [`do_over_core::budget`].

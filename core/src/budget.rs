@@ -5,7 +5,9 @@
 //!
 //! * Every successful call [`deposit`](RetryBudget::deposit)s one unit; each retry or hedge
 //!   [`withdraw`](RetryBudget::withdraw)s `1 / retry_ratio` units. So with `retry_ratio = 0.2`
-//!   at most one retry is made for every five successful calls.
+//!   at most one retry is made for every five successful calls. As in tower, the cost is an
+//!   integer: for ratios up to 1 it is `1 / retry_ratio` rounded down, so 0.6 behaves like
+//!   1.0 and 0.3 like 1/3; pick ratios of the form `1/n` for exact budgets.
 //! * Deposits expire after `ttl` (a sliding window of [`BUDGET_SLOTS`] slots).
 //! * A floor of `min_per_sec` retries per second is always allowed (a reserve of
 //!   `min_per_sec · ttl` retries), so a low-traffic client can still retry.

@@ -229,3 +229,60 @@ mod bulkhead {
         assert_eq!(b.available(), 1);
     }
 }
+
+#[test]
+fn hedge_capacity_can_be_raised_for_more_hedged_attempts() {
+    use do_over_core::hedge::Hedge;
+    let clock = ManualClock::new();
+    assert!(
+        Hedge::new_with_timer(10 * MS, &clock)
+            .try_with_max_hedged_attempts(5)
+            .is_err(),
+        "the default capacity (4) holds 3 hedges"
+    );
+    let hedge = Hedge::new_with_timer(10 * MS, &clock)
+        .with_attempt_capacity::<8>()
+        .unwrap()
+        .with_max_hedged_attempts(6);
+    let started = AtomicU32::new(0);
+    let out: Result<u32, DoOverError<()>> = clock.run(hedge.execute(|| async {
+        let n = started.fetch_add(1, Ordering::SeqCst);
+        (&clock).sleep(if n == 6 { MS } else { 1000 * MS }).await;
+        Ok(n)
+    }));
+    assert_eq!(out, Ok(6), "the sixth hedge (seventh attempt) wins");
+    assert_eq!(ms(clock.now()), 61);
+    assert!(
+        Hedge::new_with_timer(MS, &clock)
+            .with_attempt_capacity::<1>()
+            .is_err()
+    );
+}
+
+#[test]
+fn bulkhead_queue_settings_do_not_depend_on_their_order() {
+    use core::pin::pin;
+    use do_over_core::bulkhead::Bulkhead;
+    let clock = ManualClock::new();
+    for bulkhead in [
+        Bulkhead::new_with_timer(1, &clock)
+            .with_max_queued(0)
+            .with_queue_timeout(50 * MS),
+        Bulkhead::new_with_timer(1, &clock)
+            .with_queue_timeout(50 * MS)
+            .with_max_queued(0),
+    ] {
+        let mut holder = pin!(bulkhead.execute(|| async {
+            (&clock).sleep(10 * MS).await;
+            Ok::<_, DoOverError<()>>(())
+        }));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(holder.as_mut().poll(&mut cx).is_pending());
+        let start = clock.now();
+        let out = clock.run(bulkhead.execute(|| async { Ok::<_, DoOverError<()>>(()) }));
+        assert_eq!(out, Err(DoOverError::BulkheadFull), "nobody may wait");
+        assert_eq!(clock.now(), start, "rejected at once");
+        clock.advance(10 * MS);
+        assert!(holder.as_mut().poll(&mut cx).is_ready());
+    }
+}

@@ -142,7 +142,7 @@ impl<T: Timer> Bulkhead<T> {
             timer,
             max: max_concurrent,
             queue_timeout: None,
-            max_queued: 0,
+            max_queued: usize::MAX,
             state: AtomicUsize::new(max_concurrent * ONE),
             queue: SpinLock::new(List::new()),
         })
@@ -171,20 +171,13 @@ impl<T> Bulkhead<T> {
     /// assert_eq!(out, Ok(Duration::from_millis(100)));
     /// ```
     pub fn with_queue_timeout(mut self, timeout: Duration) -> Self {
-        if timeout.is_zero() {
-            self.queue_timeout = None;
-            self.max_queued = 0;
-        } else {
-            self.queue_timeout = Some(timeout);
-            if self.max_queued == 0 {
-                self.max_queued = usize::MAX;
-            }
-        }
+        self.queue_timeout = (!timeout.is_zero()).then_some(timeout);
         self
     }
 
-    /// At most `k` calls wait at once; beyond that a call is rejected at once. Only
-    /// meaningful with a queue timeout.
+    /// At most `k` calls wait at once; beyond that a call is rejected at once (0: nobody
+    /// waits). Only meaningful with a queue timeout; the two settings may be given in either
+    /// order.
     pub fn with_max_queued(mut self, k: usize) -> Self {
         self.max_queued = k;
         self

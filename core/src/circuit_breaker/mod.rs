@@ -360,6 +360,21 @@ impl BreakerListener for NoListener {
     fn on_transition(&self, _: &Transition) {}
 }
 
+impl<L: BreakerListener + ?Sized> BreakerListener for &L {
+    #[inline]
+    fn on_transition(&self, t: &Transition) {
+        (**self).on_transition(t)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<L: BreakerListener + ?Sized> BreakerListener for alloc::sync::Arc<L> {
+    #[inline]
+    fn on_transition(&self, t: &Transition) {
+        (**self).on_transition(t)
+    }
+}
+
 /// Both listeners hear every transition.
 impl<A: BreakerListener, B: BreakerListener> BreakerListener for (A, B) {
     #[inline]

@@ -261,6 +261,32 @@ impl<T: Timer, const CAP: usize, G> Hedge<T, CAP, G> {
         }
     }
 
+    /// Changes the attempt capacity `CAP` (primary plus hedges; default 4), so that
+    /// [`with_max_hedged_attempts`](Self::with_max_hedged_attempts) can go up to `CAP2 - 1`.
+    /// The capacity sizes the future, which holds every attempt inline.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming `CAP` if it is below 2 or cannot hold the hedges already
+    /// configured.
+    pub fn with_attempt_capacity<const CAP2: usize>(
+        self,
+    ) -> Result<Hedge<T, CAP2, G>, ConfigError> {
+        if CAP2 < 2 || self.max_hedged as usize >= CAP2 {
+            return Err(ConfigError::new(
+                "CAP",
+                "must be at least 2 and above the maximum number of hedged attempts",
+            ));
+        }
+        Ok(Hedge {
+            timer: self.timer,
+            delay: self.delay,
+            max_hedged: self.max_hedged,
+            adaptive: self.adaptive,
+            histogram: self.histogram,
+            budget: self.budget,
+        })
+    }
+
     /// Moves the policy onto another timer (for instance `&ManualClock` in a test).
     pub fn with_timer<T2: Timer>(self, timer: T2) -> Hedge<T2, CAP, G> {
         Hedge {

@@ -298,6 +298,21 @@ impl<T: Timer> RetryPolicy<T> {
         expect_valid("RetryPolicy::fixed", b)
     }
 
+    /// [`linear`](RetryPolicy::linear) on the given timer.
+    #[track_caller]
+    pub fn linear_with_timer(
+        max_retries: u32,
+        initial: Duration,
+        step: Duration,
+        timer: T,
+    ) -> Self {
+        let b = RetryBuilder::new(timer)
+            .max_retries(max_retries)
+            .linear(initial, step)
+            .build_with(backoff::linear_delay);
+        expect_valid("RetryPolicy::linear", b)
+    }
+
     /// [`exponential`](RetryPolicy::exponential) on the given timer.
     #[track_caller]
     pub fn exponential_with_timer(max_retries: u32, base: Duration, factor: f64, timer: T) -> Self {
