@@ -60,6 +60,16 @@ async fn no_hang<T>(what: &str, fut: impl Future<Output = T>) -> T {
     }
 }
 
+/// Awaits every task under the hang guard; a panicked task fails the test.
+async fn join_all<T>(what: &str, tasks: Vec<JoinHandle<T>>) {
+    no_hang(what, async {
+        for t in tasks {
+            t.await.expect("a call panicked");
+        }
+    })
+    .await;
+}
+
 /// Runs `f` on its own thread, failing the test if it has not finished within
 /// [`HANG_GUARD`] (a deadlocked thread is left behind; the failure is reported).
 fn no_hang_sync(what: &str, f: impl FnOnce() + Send + 'static) {
@@ -300,12 +310,7 @@ async fn full_stack_under_load_keeps_every_invariant() {
         })
         .collect();
 
-    no_hang("5,000 calls through the full stack", async {
-        for t in tasks {
-            t.await.expect("a call panicked");
-        }
-    })
-    .await;
+    join_all("5,000 calls through the full stack", tasks).await;
     done.store(true, Ordering::SeqCst);
     let samples = monitor.await.unwrap();
 
@@ -431,12 +436,7 @@ async fn queued_bulkhead_under_load_admits_or_rejects_every_call() {
         })
         .collect();
 
-    no_hang("5,000 calls through a queued bulkhead", async {
-        for t in tasks {
-            t.await.expect("a call panicked");
-        }
-    })
-    .await;
+    join_all("5,000 calls through a queued bulkhead", tasks).await;
     done.store(true, Ordering::SeqCst);
     let samples = monitor.await.unwrap();
 
@@ -505,12 +505,7 @@ async fn rate_limiter_under_multi_thread_load_never_exceeds_its_quota() {
             })
         })
         .collect();
-    no_hang("4,000 rate-limited calls", async {
-        for t in tasks {
-            t.await.expect("a call panicked");
-        }
-    })
-    .await;
+    join_all("4,000 rate-limited calls", tasks).await;
     let elapsed = TokioTimer.now() - start;
     let (ok, rejected) = (
         admitted.load(Ordering::SeqCst),
@@ -574,12 +569,7 @@ async fn rate_limiter_under_multi_thread_load_never_exceeds_its_quota() {
             })
         })
         .collect();
-    no_hang("2,000 waiting rate-limited calls", async {
-        for t in tasks {
-            t.await.expect("a call panicked");
-        }
-    })
-    .await;
+    join_all("2,000 waiting rate-limited calls", tasks).await;
     let mut starts = std::mem::take(&mut *starts.lock().unwrap());
     starts.sort();
     let (rejected, gave_up) = (
